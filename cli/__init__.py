@@ -1,0 +1,1 @@
+"""The fastkm command line (installed as ``fastkm.cli``)."""
