@@ -1,7 +1,440 @@
+"""The fastkm command line: compress, decode, info, compare, sweep (installed as ``fastkm.cli``).
+
+The commands parse, report and show; the work is done by fastkm.quantize, fastkm.codec,
+fastkm.images and fastkm.metrics. Heavy modules (Numba, matplotlib) are imported inside the
+commands so that ``--help`` answers at once.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import time
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Optional
+
 import typer
 
-app = typer.Typer()
+from . import outputs, report
+from .errors import CliError, fail, one_line, print_error, reported
+
+app = typer.Typer(
+    name="fastkm",
+    help="Fast K-means colour quantization and the compact .fkm palette image format.\n\n"
+         "Exit status: 0 success, 1 error (one line on stderr, starting with 'error:'), "
+         "2 bad usage.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="markdown",
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+MAX_K = 256
+
+
+class Init(str, Enum):
+    kmeanspp = "k-means++"
+    random = "random"
+
+
+class Format(str, Enum):
+    fkm = "fkm"
+    png = "png"
+
+
+# Options several commands share, declared once.
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")]
+Debug = Annotated[bool, typer.Option("--debug", help="Show the full traceback on errors.")]
+Force = Annotated[bool, typer.Option("--force", "-f", help="Overwrite existing output files.")]
+Seed = Annotated[int, typer.Option("--seed", help="Random seed; the same seed gives the same "
+                                                  "result.")]
+
+READ_NOTE = ("Inputs: JPEG, PNG, TIFF, WebP, BMP, GIF (first frame) and other formats Pillow "
+             "reads; EXIF orientation is applied; greyscale stays one channel, alpha is kept "
+             "as a fourth clustered channel, palette images are expanded, and 16-bit samples "
+             "are reduced to 8 bits with rounding.")
+
+
+def _version(value: bool) -> None:
+    if value:
+        from fastkm import __version__
+
+        typer.echo(f"fastkm {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="Show the version and exit.")] = False,
+) -> None:
+    """Fast K-means colour quantization and the compact .fkm palette image format."""
+
+
+# ------------------------------------------------------------------------------ checks
+
+def _check_k(k: int, option: str = "-k/--colors") -> int:
+    if not 1 <= k <= MAX_K:
+        raise CliError(f"{option} must be between 1 and {MAX_K}, got {k}")
+    return k
+
+
+def _check_fit(n_init: int, max_iter: int, tol: float) -> None:
+    if n_init < 1:
+        raise CliError(f"--n-init must be at least 1, got {n_init}")
+    if max_iter < 1:
+        raise CliError(f"--max-iter must be at least 1, got {max_iter}")
+    if not tol >= 0:
+        raise CliError(f"--tol must be >= 0, got {tol}")
+
+
+def _parse_colors(text: str) -> list[int]:
+    values = []
+    for part in text.split(","):
+        part = part.strip()
+        try:
+            values.append(int(part))
+        except ValueError:
+            raise CliError(f"--colors takes whole numbers separated by commas, got {text!r}") \
+                from None
+    for k in values:
+        _check_k(k, "--colors")
+    return sorted(set(values))
+
+
+def _check_input(path: Path) -> None:
+    if not path.exists():
+        raise CliError(f"{path}: no such file")
+    if path.is_dir():
+        raise CliError(f"{path}: is a folder, not a file")
+
+
+def _quantize(image, k: int, *, init: str = "k-means++", n_init: int = 1, max_iter: int = 300,
+              tol: float = 1e-4, seed: int = 0):
+    from fastkm import quantize
+
+    return quantize(image, k, init=init, n_init=n_init, max_iter=max_iter, tol=tol, seed=seed)
+
+
+def _measured(label: str, image, q, data: bytes, seconds: float, output: str = "") -> report.Result:
+    from fastkm.metrics import mse, psnr_from_mse
+
+    # Measured here against the image as read, independently of what the quantizer reports.
+    error = mse(image, q.to_image())
+    return report.Result(label=label, width=image.shape[1], height=image.shape[0],
+                         n_distinct=int(getattr(q, "n_distinct", -1)), k=q.n_colors,
+                         mse=error, psnr=psnr_from_mse(error), n_bytes=len(data),
+                         seconds=seconds, output=output)
+
+
+# ------------------------------------------------------------------------------ compress
+
+@app.command(epilog=READ_NOTE)
+def compress(
+    inputs: Annotated[list[Path], typer.Argument(metavar="IN", show_default=False,
+                                                  help="Images to compress.")],
+    colors: Annotated[int, typer.Option("-k", "--colors", show_default=False,
+                                        help="Palette size K, 1 to 256.")],
+    output: Annotated[Optional[Path], typer.Option(
+        "-o", "--output", metavar="OUT",
+        help="Output file (one input only); .fkm or .png decides the format.")] = None,
+    out_dir: Annotated[Optional[Path], typer.Option(
+        "--out-dir", metavar="DIR", help="Folder for the outputs, named after the inputs.")] = None,
+    fmt: Annotated[Optional[Format], typer.Option(
+        "--format", help="Format when the name is derived from the input [default: fkm].")] = None,
+    init: Annotated[Init, typer.Option("--init", help="Seeding of the centres.")] = Init.kmeanspp,
+    n_init: Annotated[int, typer.Option("--n-init", help="Restarts; the best is kept.")] = 1,
+    max_iter: Annotated[int, typer.Option("--max-iter", help="Iteration limit per run.")] = 300,
+    tol: Annotated[float, typer.Option("--tol", help="Convergence tolerance.")] = 1e-4,
+    seed: Seed = 0,
+    force: Force = False,
+    quiet: Quiet = False,
+    debug: Debug = False,
+) -> None:
+    """Quantize images to K colours and write them as .fkm or palette PNG.
+
+    Without -o or --out-dir each result goes beside its input, named IN with the extension
+    .fkm (or --format png). The table gives, per input: size, distinct colours, K, PSNR
+    against the input, output bytes, bits per pixel, how many times smaller than raw 24-bit
+    RGB, and seconds (read, quantize, encode, write).
+
+    Existing files are not overwritten without --force; every output is written to a
+    temporary file and renamed, so a failure leaves nothing half-written. All output names
+    are checked before any work starts. If one of several inputs fails, the error is
+    reported, the others are still done, and the exit status is 1.
+
+    Example: fastkm compress photo.jpg -k 16 -o photo.fkm
+    """
+    if output is not None and len(inputs) > 1:
+        raise typer.BadParameter(f"takes one input, got {len(inputs)}; use --out-dir DIR for "
+                                 "several", param_hint="'-o' / '--output'")
+    if output is not None and out_dir is not None:
+        raise typer.BadParameter("give -o OUT or --out-dir DIR, not both",
+                                 param_hint="'-o' / '--output'")
+    with reported(debug):
+        _check_k(colors)
+        _check_fit(n_init, max_iter, tol)
+        if out_dir is not None and not out_dir.is_dir():
+            raise CliError(f"--out-dir: folder {out_dir} does not exist")
+        targets = outputs.plan_outputs(inputs, output, out_dir, fmt.value if fmt else None)
+        outputs.check_outputs(targets, force)
+        if any(outputs.format_of(t) == "fkm" for t in targets):
+            outputs.codec()
+        results, failures = [], 0
+        with report.progress(len(inputs), "compressing", enabled=len(inputs) > 1 and not quiet) \
+                as bar:
+            for source, target in zip(inputs, targets):
+                try:
+                    results.append(_compress_one(source, target, colors, init.value, n_init,
+                                                 max_iter, tol, seed, force))
+                except Exception as exc:
+                    if debug:
+                        raise
+                    failures += 1
+                    print_error(_naming(source, exc))
+                report.advance(bar)
+        if results and not quiet:
+            report.console().print(report.compress_table(results))
+        if failures:
+            raise typer.Exit(1)
+
+
+def _naming(source: Path, exc: BaseException) -> str:
+    """The error line for one input, naming it unless the message already does."""
+    text = one_line(exc)
+    return text if text.startswith(str(source)) else f"{source}: {text}"
+
+
+def _compress_one(source: Path, target: Path, k: int, init: str, n_init: int, max_iter: int,
+                  tol: float, seed: int, force: bool) -> report.Result:
+    from fastkm.images import read_image
+
+    start = time.perf_counter()
+    _check_input(source)
+    image = read_image(source)
+    q = _quantize(image, k, init=init, n_init=n_init, max_iter=max_iter, tol=tol, seed=seed)
+    data = outputs.encode(q, outputs.format_of(target))
+    outputs.write(target, data, force=force)
+    return _measured(str(source), image, q, data, time.perf_counter() - start, str(target))
+
+
+# ------------------------------------------------------------------------------ decode, info
+
+@app.command()
+def decode(
+    source: Annotated[Path, typer.Argument(metavar="IN.fkm", show_default=False,
+                                           help="A .fkm file.")],
+    output: Annotated[Optional[Path], typer.Option(
+        "-o", "--output", metavar="OUT.png",
+        help="PNG to write [default: IN with the extension .png, beside it].")] = None,
+    force: Force = False,
+    quiet: Quiet = False,
+    debug: Debug = False,
+) -> None:
+    """Decode a .fkm file to a palette PNG (lossless: the same palette and indices).
+
+    Greyscale images are written as 8-bit greyscale PNG, since a PNG palette is always RGB.
+
+    Example: fastkm decode photo.fkm -o photo.png
+    """
+    with reported(debug):
+        target = output if output is not None else source.with_suffix(".png")
+        if target.suffix.lower() != ".png":
+            raise CliError(f"-o/--output: decode writes PNG, got {target}")
+        outputs.check_outputs([target], force)
+        codec = outputs.codec()
+        _check_input(source)
+        image = _decoded(codec, source, source.read_bytes())
+        from fastkm.images import write_png
+
+        n_bytes = write_png(target, image, overwrite=force)
+        if not quiet:
+            h, w = image.shape
+            report.console().print(f"wrote {target}  {w}x{h}, {image.n_colors} colours, "
+                                   f"{n_bytes:,} bytes")
+
+
+@app.command()
+def info(
+    source: Annotated[Path, typer.Argument(metavar="IN.fkm", show_default=False,
+                                           help="A .fkm file.")],
+    debug: Debug = False,
+) -> None:
+    """Show a .fkm file's header, palette (colour swatches and hex), strips and sizes.
+
+    Reads and checks the whole file, so a damaged file is reported here too.
+    """
+    with reported(debug):
+        codec = outputs.codec()
+        _check_input(source)
+        data = source.read_bytes()
+        header = _decoded(codec, source, data, info=True)
+        _decoded(codec, source, data)  # every strip, not only the header and checksums
+        report.console().print(report.info_view(source, header, len(data)))
+
+
+def _decoded(codec, source: Path, data: bytes, info: bool = False):
+    try:
+        return codec.read_info(data) if info else codec.decode(data)
+    except codec.FkmError as exc:
+        raise CliError(f"{source}: not a valid .fkm file: {one_line(exc)}") from None
+
+
+# ------------------------------------------------------------------------------ compare, sweep
+
+def _size_format(choice: Optional[Format]) -> str:
+    if choice is not None:
+        if choice is Format.fkm:
+            outputs.codec()
+        return choice.value
+    try:
+        outputs.codec()
+        return "fkm"
+    except CliError:
+        return "png"
+
+
+SizeFormat = Annotated[Optional[Format], typer.Option(
+    "--format", help="Encoding whose size is reported [default: fkm, or png if this build "
+                     "has no .fkm codec].")]
+
+
+@app.command(epilog=READ_NOTE)
+def compare(
+    source: Annotated[Path, typer.Argument(metavar="IN", show_default=False,
+                                           help="Image to compare.")],
+    colors: Annotated[Optional[list[int]], typer.Option(
+        "-k", "--colors", show_default=False,
+        help="Palette size; repeat for several panels [default: -k 4 -k 16 -k 64].")] = None,
+    output: Annotated[Path, typer.Option("-o", "--output", metavar="OUT.png",
+                                         help="PNG to write.")] = Path("compare.png"),
+    fmt: SizeFormat = None,
+    seed: Seed = 0,
+    force: Force = False,
+    quiet: Quiet = False,
+    debug: Debug = False,
+) -> None:
+    """Draw the original beside its quantized versions, as one PNG.
+
+    Each panel is captioned with K, the PSNR against the original and the encoded size
+    (.fkm, or palette PNG). Panels are reduced to at most 800 pixels wide for display;
+    PSNR and size are measured on the full image. One row up to three panels, a grid beyond.
+
+    Example: fastkm compare photo.jpg -k 8 -k 32 -o compare.png
+    """
+    with reported(debug):
+        ks = [_check_k(k) for k in (colors or [4, 16, 64])]
+        if output.suffix.lower() != ".png":
+            raise CliError(f"-o/--output: compare writes PNG, got {output}")
+        outputs.check_outputs([output], force)
+        size_of = _size_format(fmt)
+        _check_input(source)
+        from fastkm.images import read_image, write_png
+
+        from .panels import compose
+
+        image = read_image(source)
+        h, w = image.shape[:2]
+        shown = min(1.0, 800 / w)
+        scale_note = "" if shown == 1 else f"  (shown at {shown:.0%})"
+        panels = [(image, f"original  {w}x{h}{scale_note}")]
+        results = []
+        with report.progress(len(ks), "quantizing", enabled=not quiet) as bar:
+            for k in ks:
+                start = time.perf_counter()
+                q = _quantize(image, k, seed=seed)
+                data = outputs.encode(q, size_of)
+                results.append(_measured(str(source), image, q, data,
+                                         time.perf_counter() - start))
+                r = results[-1]
+                panels.append((q.to_image(), f"K={k}  PSNR {report.format_psnr(r.psnr)} dB  "
+                                             f"{report.format_bytes(r.n_bytes)} .{size_of}"))
+                report.advance(bar)
+        write_png(output, compose(panels), overwrite=force)
+        if not quiet:
+            report.console().print(report.sweep_table(results, f".{size_of}",
+                                                      title=f"{source} -> {output}"))
+
+
+@app.command(epilog=READ_NOTE)
+def sweep(
+    source: Annotated[Path, typer.Argument(metavar="IN", show_default=False,
+                                           help="Image to measure.")],
+    colors: Annotated[str, typer.Option(
+        "--colors", "-k", metavar="K,K,...",
+        help="Palette sizes, comma-separated, each 1 to 256.")] = "2,4,8,16,32,64,128,256",
+    output: Annotated[Optional[Path], typer.Option(
+        "-o", "--output", metavar="PLOT",
+        help="Plot of PSNR and bits per pixel against K (.png, .svg or .pdf); "
+             "needs matplotlib: pip install 'fastkm[plot]'.")] = None,
+    csv_path: Annotated[Optional[Path], typer.Option(
+        "--csv", metavar="FILE.csv", help="Also write the table as CSV.")] = None,
+    fmt: SizeFormat = None,
+    seed: Seed = 0,
+    force: Force = False,
+    quiet: Quiet = False,
+    debug: Debug = False,
+) -> None:
+    """Measure the K trade-off: MSE, PSNR, encoded bytes, bits per pixel, seconds per K.
+
+    Prints the table; -o adds a plot, --csv the same numbers as CSV (columns k, mse,
+    psnr_db, bytes, bits_per_pixel, ratio_24bit, seconds).
+
+    Example: fastkm sweep photo.jpg --colors 4,16,64,256 -o sweep.png --csv sweep.csv
+    """
+    with reported(debug):
+        ks = _parse_colors(colors)
+        if output is not None and output.suffix.lower() not in (".png", ".svg", ".pdf"):
+            raise CliError(f"-o/--output: the plot is written as .png, .svg or .pdf, "
+                           f"got {output}")
+        if csv_path is not None and csv_path.suffix.lower() != ".csv":
+            raise CliError(f"--csv: expected a .csv file name, got {csv_path}")
+        outputs.check_outputs([output, csv_path], force)
+        if output is not None:
+            from .panels import require_matplotlib
+
+            require_matplotlib()
+        size_of = _size_format(fmt)
+        _check_input(source)
+        from fastkm.images import read_image
+
+        image = read_image(source)
+        results = []
+        with report.progress(len(ks), "sweeping K", enabled=not quiet) as bar:
+            for k in ks:
+                start = time.perf_counter()
+                q = _quantize(image, k, seed=seed)
+                data = outputs.encode(q, size_of)
+                results.append(_measured(str(source), image, q, data,
+                                         time.perf_counter() - start))
+                report.advance(bar)
+        if csv_path is not None:
+            outputs.write(csv_path, _csv_bytes(results), force=force)
+        if output is not None:
+            from .panels import sweep_plot
+
+            plot = sweep_plot([r.k for r in results], [r.psnr for r in results],
+                              [r.bpp for r in results],
+                              f"{source.name} ({image.shape[1]}x{image.shape[0]}), "
+                              f"sizes of the .{size_of} encoding",
+                              output.suffix.lower().lstrip("."))
+            outputs.write(output, plot, force=force)
+        if not quiet:
+            report.console().print(report.sweep_table(results, f".{size_of}", title=str(source)))
+
+
+def _csv_bytes(results: list[report.Result]) -> bytes:
+    text = io.StringIO()
+    writer = csv.writer(text, lineterminator="\n")
+    writer.writerow(["k", "mse", "psnr_db", "bytes", "bits_per_pixel", "ratio_24bit",
+                     "seconds"])
+    for r in results:
+        writer.writerow([r.k, f"{r.mse:.6f}", f"{r.psnr:.6f}", r.n_bytes, f"{r.bpp:.6f}",
+                         f"{r.ratio:.4f}", f"{r.seconds:.4f}"])
+    return text.getvalue().encode()
 
 
 def main() -> None:
-    app()
+    app(prog_name="fastkm")

@@ -1,0 +1,77 @@
+"""Where results go and in which format: output names, early checks, encoding by extension."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from types import ModuleType
+
+from fastkm.fileio import atomic_write_bytes, check_output_path
+from fastkm.palette import PaletteImage
+
+from .errors import CliError
+
+FORMATS = ("fkm", "png")
+
+
+def format_of(path: Path, option: str = "-o/--output") -> str:
+    """The output format named by ``path``'s extension."""
+    suffix = path.suffix.lower().lstrip(".")
+    if suffix not in FORMATS:
+        raise CliError(f"{option}: unknown extension {path.suffix or '(none)'!r} in {path} "
+                       "(use .fkm or .png)")
+    return suffix
+
+
+def plan_outputs(inputs: list[Path], output: Path | None, out_dir: Path | None,
+                 fmt: str | None) -> list[Path]:
+    """One output path per input: ``-o`` as given, else the input's name with the format's
+    extension, in ``--out-dir`` or beside the input."""
+    if output is not None:
+        if fmt is not None and format_of(output) != fmt:
+            raise CliError(f"--format {fmt} contradicts the extension of -o {output}")
+        format_of(output)
+        return [output]
+    ext = "." + (fmt or "fkm")
+    planned = [(out_dir if out_dir is not None else p.parent) / (p.stem + ext) for p in inputs]
+    seen: dict[Path, Path] = {}
+    for source, target in zip(inputs, planned):
+        key = Path(os.path.abspath(target))
+        if key in seen:
+            raise CliError(f"{seen[key]} and {source} would both be written to {target}")
+        seen[key] = source
+    return planned
+
+
+def check_outputs(paths: list[Path | None], force: bool) -> None:
+    """Refuse existing files (without --force) and missing folders before any work is done."""
+    for path in paths:
+        if path is None:
+            continue
+        if path.is_dir():
+            raise CliError(f"{path}: is a folder; give a file name")
+        check_output_path(path, overwrite=force)
+
+
+def codec() -> ModuleType:
+    """The .fkm codec, or a clear error when this build does not have it yet."""
+    from fastkm import codec as module
+
+    if not all(hasattr(module, name) for name in ("encode", "decode", "read_info")):
+        raise CliError("the .fkm codec is not available in this build of fastkm; "
+                       "write a .png instead")
+    return module
+
+
+def encode(image: PaletteImage, fmt: str) -> bytes:
+    """The bytes of ``image`` in ``fmt`` ("fkm" or palette "png")."""
+    if fmt == "fkm":
+        return codec().encode(image)
+    from fastkm.images import png_bytes
+
+    return png_bytes(image)
+
+
+def write(path: Path, data: bytes, *, force: bool) -> None:
+    """Write through a temporary file and a rename, so a failure leaves nothing behind."""
+    atomic_write_bytes(path, data, overwrite=force)

@@ -1,0 +1,282 @@
+"""Reading photos into uint8 arrays and writing PNGs, through imageio and Pillow.
+
+What ``read_image`` returns, whatever the file holds:
+
+- greyscale (and bilevel) images: (H, W) uint8;
+- RGB, CMYK, YCbCr and palette images without transparency: (H, W, 3) uint8;
+- RGBA, palette images with transparency, and greyscale+alpha: (H, W, 4) uint8 (grey+alpha
+  becomes RGBA with R = G = B, because the quantizer clusters 1, 3 or 4 channels, not 2);
+- 16-bit samples are reduced to 8 bits with rounding, ``(v * 255 + 32767) // 65535``,
+  not by dropping the low byte as Pillow does on its own;
+- the EXIF orientation is applied, so the array is upright as a viewer shows it;
+- animated or multi-page files give their first frame.
+
+Every failure is an ``ImageError`` whose message starts with the file name and says what
+is wrong in one line.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import struct
+import warnings
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+from .fileio import atomic_write_bytes
+from .palette import PaletteImage
+
+#: Largest image read_image accepts. A gigapixel is already 3 GB of RGB before any work;
+#: beyond it a header is more likely hostile (a decompression bomb) than a photo.
+MAX_PIXELS = 1_000_000_000
+
+# Pillow modes and what read_image turns them into (None: keep as is).
+_MODE_TARGETS = {
+    "L": None,
+    "1": "L",
+    "RGB": None,
+    "RGBA": None,
+    "RGBX": "RGB",
+    "CMYK": "RGB",
+    "YCbCr": "RGB",
+    "LA": "RGBA",
+    "La": "RGBA",
+    "PA": "RGBA",
+    "RGBa": "RGBA",
+}
+_GREY16_MODES = {"I;16", "I;16L", "I;16B", "I;16N"}
+
+
+class ImageError(ValueError):
+    """An image file that cannot be read or written; the message names the file."""
+
+
+def reduce_16_to_8(values: np.ndarray) -> np.ndarray:
+    """Map 0..65535 to 0..255 by rounding to the nearest of the 256 levels."""
+    v = values.astype(np.uint32)
+    return ((v * 255 + 32767) // 65535).astype(np.uint8)
+
+
+@contextlib.contextmanager
+def _strict_pillow() -> Iterator[None]:
+    """Pillow settings for one read: no silent truncation, our own size limit.
+
+    ``LOAD_TRUNCATED_IMAGES`` would pad a cut-off JPEG with grey; we want an error instead.
+    Pillow's decompression-bomb check warns at 89 MP and fails at 179 MP, below photos we
+    accept, so it is switched off here and ``MAX_PIXELS`` is checked from the header instead.
+    """
+    from PIL import Image, ImageFile
+
+    saved = ImageFile.LOAD_TRUNCATED_IMAGES, Image.MAX_IMAGE_PIXELS
+    ImageFile.LOAD_TRUNCATED_IMAGES = False
+    Image.MAX_IMAGE_PIXELS = None
+    try:
+        with warnings.catch_warnings():
+            # e.g. "Palette images with Transparency expressed in bytes should be converted
+            # to RGBA images": we do exactly that.
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        ImageFile.LOAD_TRUNCATED_IMAGES, Image.MAX_IMAGE_PIXELS = saved
+
+
+def _check_readable(path: Path) -> None:
+    if not path.exists():
+        raise ImageError(f"{path}: no such file")
+    if path.is_dir():
+        raise ImageError(f"{path}: is a folder, not an image file")
+    if not os.access(path, os.R_OK):
+        raise ImageError(f"{path}: permission denied")
+    if path.stat().st_size == 0:
+        raise ImageError(f"{path}: empty file")
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    if "truncated" in text:
+        return f"truncated or damaged image data ({text})"
+    return f"cannot decode image data ({text})"
+
+
+def read_image(path: str | os.PathLike) -> np.ndarray:
+    """Read an image file as (H, W), (H, W, 3) or (H, W, 4) uint8 (see the module doc)."""
+    from PIL import Image, UnidentifiedImageError
+
+    path = Path(path)
+    _check_readable(path)
+    with _strict_pillow():
+        try:
+            header = Image.open(path)
+        except UnidentifiedImageError:
+            raise ImageError(f"{path}: not an image file, or a format Pillow cannot read") from None
+        except (OSError, SyntaxError, ValueError, struct.error) as exc:
+            raise ImageError(f"{path}: {_describe(exc)}") from None
+        with header:
+            width, height = header.size
+            mode, fmt = header.mode, header.format
+            info = dict(header.info)
+            tile = list(getattr(header, "tile", None) or [])
+            palette_mode = header.palette.mode if mode == "P" and header.palette else None
+        if width <= 0 or height <= 0:
+            raise ImageError(f"{path}: image has no pixels ({width}x{height})")
+        if width * height > MAX_PIXELS:
+            raise ImageError(f"{path}: too large ({width}x{height} = {width * height:,} pixels; "
+                             f"the limit is {MAX_PIXELS:,})")
+        try:
+            if mode in ("RGB", "RGBA") and _is_16bit(tile):
+                return _read_16bit_colour(path, mode)
+            target = _target_mode(path, mode, fmt, info, palette_mode)
+            return _read_with_imageio(path, target)
+        except ImageError:
+            raise
+        except MemoryError:
+            raise ImageError(f"{path}: not enough memory to decode {width}x{height}") from None
+        except Exception as exc:  # decoders raise OSError, SyntaxError, ValueError, zlib.error...
+            raise ImageError(f"{path}: {_describe(exc)}") from None
+
+
+def _target_mode(path: Path, mode: str, fmt: str | None, info: dict,
+                 palette_mode: str | None) -> str | None:
+    """The Pillow mode to decode into, or "I;16" for 16-bit greyscale."""
+    if mode == "P":
+        has_alpha = "transparency" in info or (palette_mode or "").endswith("A")
+        return "RGBA" if has_alpha else "RGB"
+    if mode in _GREY16_MODES or (mode == "I" and fmt == "PNG"):
+        return "I;16"
+    if mode in _MODE_TARGETS:
+        return _MODE_TARGETS[mode] or mode
+    raise ImageError(f"{path}: unsupported image mode {mode!r} "
+                     "(expected greyscale, RGB, RGBA, palette or 16-bit greyscale)")
+
+
+def _read_with_imageio(path: Path, target: str) -> np.ndarray:
+    import imageio.v3 as iio
+
+    with iio.imopen(path, "r", plugin="pillow") as file:
+        # imageio converts "I;16" itself (PNG "I" included); other targets go through Pillow.
+        mode = None if target == "I;16" else target
+        array = file.read(index=0, mode=mode, rotate=True)
+    if array.dtype == np.uint16 or target == "I;16":
+        array = reduce_16_to_8(array)
+    if array.dtype == np.bool_:
+        array = array.astype(np.uint8) * 255
+    if array.dtype != np.uint8:
+        raise ImageError(f"{path}: unsupported sample type {array.dtype}")
+    return np.ascontiguousarray(array)
+
+
+def _is_16bit(tile: list) -> bool:
+    return bool(tile) and all(isinstance(_rawmode(t), str) and ";16" in _rawmode(t)
+                              for t in tile)
+
+
+def _read_16bit_colour(path: Path, mode: str) -> np.ndarray:
+    """Decode 16-bit RGB(A) / grey+alpha with rounding instead of Pillow's truncation.
+
+    Pillow has no 16-bit colour modes: it unpacks each 16-bit sample to its high byte. The
+    file is therefore decoded twice with the same filtering (same bits per pixel) but
+    unpackers that pick the high and then the low byte of every sample. Pillow opens 16-bit
+    grey+alpha as RGBA; it is unpacked once as 8-bit RGBA, which lays out (L hi, L lo, A hi,
+    A lo).
+    """
+    from PIL import Image, ImageOps
+
+    def decode(swap: dict[str, str]) -> np.ndarray:
+        with Image.open(path) as im:
+            tiles = []
+            for t in im.tile:
+                args = t.args
+                if isinstance(args, tuple):
+                    args = (_swap(args[0], swap),) + args[1:]
+                else:
+                    args = _swap(args, swap)
+                tiles.append(t._replace(args=args))
+            im.tile = tiles
+            im.load()
+            return np.asarray(ImageOps.exif_transpose(im))
+
+    with Image.open(path) as im:
+        grey_alpha = all(_rawmode(t).startswith("LA;16") for t in im.tile)
+    if grey_alpha:
+        planes = decode({"LA;16B": "RGBA", "LA;16L": "ABGR"}).astype(np.uint16)
+        grey = reduce_16_to_8(planes[..., 0] * 256 + planes[..., 1])
+        alpha = reduce_16_to_8(planes[..., 2] * 256 + planes[..., 3])
+        return np.ascontiguousarray(np.stack([grey, grey, grey, alpha], axis=-1))
+    high = decode({})
+    low = decode({";16B": ";16L", ";16L": ";16B"})
+    return reduce_16_to_8(high.astype(np.uint32) * 256 + low)
+
+
+def _swap(rawmode: str, swap: dict[str, str]) -> str:
+    for old, new in swap.items():
+        if rawmode.endswith(old):
+            return rawmode[: -len(old)] + new
+    return rawmode
+
+
+def _rawmode(tile) -> str:
+    args = tile.args if hasattr(tile, "args") else tile[3]
+    return args[0] if isinstance(args, tuple) else args
+
+
+# --------------------------------------------------------------------------- writing
+
+def png_bytes(image: PaletteImage | np.ndarray) -> bytes:
+    """Encode as PNG: a palette PNG for a PaletteImage, else greyscale / RGB / RGBA.
+
+    Palette images with an alpha channel carry it in a tRNS chunk. A greyscale palette
+    image is written as 8-bit greyscale, because a PNG palette is always RGB and would read
+    back as three channels.
+    """
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    if isinstance(image, PaletteImage):
+        palette, indices = _checked_palette(image)
+        if palette.shape[1] == 1:
+            Image.fromarray(palette[indices, 0]).save(buffer, format="PNG")
+            return buffer.getvalue()
+        picture = Image.fromarray(indices)
+        rawmode = "RGBA" if palette.shape[1] == 4 else "RGB"
+        picture.putpalette(palette.tobytes(), rawmode=rawmode)
+        picture.save(buffer, format="PNG")
+        return buffer.getvalue()
+    import imageio.v3 as iio
+
+    array = np.asarray(image)
+    if array.dtype != np.uint8:
+        raise ValueError(f"image must be uint8, got {array.dtype}")
+    if array.ndim == 3 and array.shape[2] == 1:
+        array = array[:, :, 0]
+    if not (array.ndim == 2 or (array.ndim == 3 and array.shape[2] in (3, 4))):
+        raise ValueError(f"image must be (H, W) or (H, W, 1|3|4), got shape {array.shape}")
+    return iio.imwrite("<bytes>", array, extension=".png", plugin="pillow")
+
+
+def _checked_palette(image: PaletteImage) -> tuple[np.ndarray, np.ndarray]:
+    palette = np.ascontiguousarray(image.palette, dtype=np.uint8)
+    indices = np.ascontiguousarray(image.indices, dtype=np.uint8)
+    if palette.ndim != 2 or palette.shape[1] not in (1, 3, 4) or not 1 <= len(palette) <= 256:
+        raise ValueError(f"palette must be (K, 1|3|4) with 1 <= K <= 256, got {palette.shape}")
+    if indices.ndim != 2:
+        raise ValueError(f"indices must be (H, W), got shape {indices.shape}")
+    if indices.size and int(indices.max()) >= len(palette):
+        raise ValueError(f"index {int(indices.max())} out of range for {len(palette)} colours")
+    return palette, indices
+
+
+def write_png(path: str | os.PathLike, image: PaletteImage | np.ndarray, *,
+              overwrite: bool = True) -> int:
+    """Write ``image`` as PNG (see ``png_bytes``) atomically; return the bytes written."""
+    data = png_bytes(image)
+    try:
+        atomic_write_bytes(path, data, overwrite=overwrite)
+    except (FileExistsError, FileNotFoundError):
+        raise
+    except OSError as exc:
+        raise ImageError(f"{path}: cannot write ({exc.strerror or exc})") from None
+    return len(data)
