@@ -1,0 +1,137 @@
+"""The .fkm paths of the CLI: compress -> .fkm -> decode -> PNG, info, damaged files."""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+import fastkm
+from fastkm import codec
+from fastkm.cli.app import app
+from fastkm.images import read_image
+
+pytestmark = [
+    pytest.mark.skipif(not hasattr(fastkm, "quantize"), reason="fastkm.quantize has not landed yet"),
+    pytest.mark.skipif(not hasattr(codec, "save"), reason="fastkm.codec has not landed yet"),
+]
+
+
+def run(*args: object):
+    return CliRunner().invoke(app, [str(a) for a in args])
+
+
+def quantized(path, k: int):
+    return fastkm.quantize(read_image(path), k, seed=0)
+
+
+def one_error_line(result) -> str:
+    assert result.exit_code == 1, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    assert "Traceback" not in result.output
+    return lines[0]
+
+
+@pytest.fixture(scope="module")
+def fkm_file(tmp_path_factory, demo_photo):
+    """path-640.jpg compressed with K = 16 through the CLI."""
+    path = tmp_path_factory.mktemp("fkm") / "path-640.fkm"
+    result = run("compress", demo_photo, "-k", 16, "-o", path)
+    assert result.exit_code == 0, result.output
+    return path
+
+
+def test_compress_writes_the_quantized_image(fkm_file, demo_photo):
+    q = quantized(demo_photo, 16)
+    back = codec.load(fkm_file)
+    np.testing.assert_array_equal(back.palette, q.palette)
+    np.testing.assert_array_equal(back.indices, q.indices)
+
+
+def test_compress_reports_the_file_size(tmp_path, small_photo):
+    out = tmp_path / "s.fkm"
+    result = run("compress", small_photo, "-k", 8, "-o", out)
+    assert result.exit_code == 0, result.output
+    assert f"{out.stat().st_size:,}" in result.stdout
+    assert len(codec.encode(quantized(small_photo, 8))) == out.stat().st_size
+
+
+def test_default_output_is_fkm_beside_the_input(tmp_path, small_photo):
+    source = tmp_path / "pic.png"
+    shutil.copy(small_photo, source)
+    result = run("compress", source, "-k", 4, "-q")
+    assert result.exit_code == 0, result.output
+    assert sorted(os.listdir(tmp_path)) == ["pic.fkm", "pic.png"]
+    np.testing.assert_array_equal(codec.load(tmp_path / "pic.fkm").to_image(),
+                                  quantized(small_photo, 4).to_image())
+
+
+def test_decode_gives_the_quantized_image_bit_exactly(fkm_file, demo_photo, tmp_path):
+    out = tmp_path / "back.png"
+    result = run("decode", fkm_file, "-o", out)
+    assert result.exit_code == 0, result.output
+    assert "640x400" in result.stdout and "16 colours" in result.stdout
+    np.testing.assert_array_equal(read_image(out), quantized(demo_photo, 16).to_image())
+
+
+def test_decode_default_output_and_refusal_to_overwrite(fkm_file, tmp_path):
+    source = tmp_path / "x.fkm"
+    shutil.copy(fkm_file, source)
+    assert run("decode", source, "-q").exit_code == 0
+    assert (tmp_path / "x.png").exists()
+    line = one_error_line(run("decode", source))
+    assert "x.png: already exists (use --force to overwrite)" in line
+    assert run("decode", source, "--force", "-q").exit_code == 0
+
+
+def test_decode_of_a_grey_fkm_writes_greyscale(tmp_path, rng):
+    img = fastkm.PaletteImage(np.array([[0], [90], [255]], np.uint8),
+                              rng.integers(0, 3, size=(6, 7), dtype=np.uint8))
+    codec.save(tmp_path / "g.fkm", img)
+    assert run("decode", tmp_path / "g.fkm", "-o", tmp_path / "g.png", "-q").exit_code == 0
+    np.testing.assert_array_equal(read_image(tmp_path / "g.png"), img.to_image()[..., 0])
+
+
+def test_info_shows_header_palette_and_sizes(fkm_file):
+    result = run("info", fkm_file)
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    info = codec.read_info(fkm_file.read_bytes())
+    size = fkm_file.stat().st_size
+    assert "640x400" in out and "K = 16" in out and "3 channels (RGB)" in out
+    assert f"{size:,} bytes" in out
+    assert f"{8 * size / (640 * 400):.3f} bits per pixel" in out
+    for colour in info["palette"]:
+        assert "#{:02x}{:02x}{:02x}".format(*colour) in out
+    assert "palette (16 colours)" in out
+
+
+@pytest.mark.parametrize("damage", ["flip", "cut", "text"])
+def test_damaged_fkm_is_one_line_error(fkm_file, tmp_path, damage):
+    data = bytearray(fkm_file.read_bytes())
+    if damage == "flip":
+        data[len(data) // 2] ^= 0x5A
+    elif damage == "cut":
+        data = data[: len(data) // 3]
+    else:
+        data = bytearray(b"hello, not an fkm file\n")
+    bad = tmp_path / "bad.fkm"
+    bad.write_bytes(bytes(data))
+    for args in (("info", bad), ("decode", bad, "-o", tmp_path / "bad.png")):
+        line = one_error_line(run(*args))
+        assert "bad.fkm: not a valid .fkm file" in line
+    assert sorted(os.listdir(tmp_path)) == ["bad.fkm"], "nothing may be left behind"
+
+
+def test_missing_fkm(tmp_path):
+    assert "nope.fkm: no such file" in one_error_line(run("info", tmp_path / "nope.fkm"))
+    assert "nope.fkm: no such file" in one_error_line(run("decode", tmp_path / "nope.fkm"))
+
+
+def test_decode_writes_png_only(fkm_file, tmp_path):
+    line = one_error_line(run("decode", fkm_file, "-o", tmp_path / "x.jpg"))
+    assert "decode writes PNG" in line
