@@ -118,12 +118,12 @@ def _quantize(image, k: int, *, init: str = "k-means++", n_init: int = 1, max_it
     return quantize(image, k, init=init, n_init=n_init, max_iter=max_iter, tol=tol, seed=seed)
 
 
-def _measured(label: str, image, q, data: bytes, seconds: float, output: str = "") -> report.Result:
+def _measured(image, q, data: bytes, seconds: float, output: str = "") -> report.Result:
     from fastkm.metrics import mse, psnr_from_mse
 
     # Measured here against the image as read, independently of what the quantizer reports.
     error = mse(image, q.to_image())
-    return report.Result(label=label, width=image.shape[1], height=image.shape[0],
+    return report.Result(width=image.shape[1], height=image.shape[0],
                          n_distinct=int(getattr(q, "n_distinct", -1)), k=q.n_colors,
                          mse=error, psnr=psnr_from_mse(error), n_bytes=len(data),
                          seconds=seconds, output=output)
@@ -217,7 +217,7 @@ def _compress_one(source: Path, target: Path, k: int, init: str, n_init: int, ma
     q = _quantize(image, k, init=init, n_init=n_init, max_iter=max_iter, tol=tol, seed=seed)
     data = outputs.encode(q, outputs.format_of(target))
     outputs.write(target, data, force=force)
-    return _measured(str(source), image, q, data, time.perf_counter() - start, str(target))
+    return _measured(image, q, data, time.perf_counter() - start, str(target))
 
 
 # ------------------------------------------------------------------------------ decode, info
@@ -346,8 +346,7 @@ def compare(
                 start = time.perf_counter()
                 q = _quantize(image, k, seed=seed)
                 data = outputs.encode(q, size_of)
-                results.append(_measured(str(source), image, q, data,
-                                         time.perf_counter() - start))
+                results.append(_measured(image, q, data, time.perf_counter() - start))
                 r = results[-1]
                 panels.append((q.to_image(), f"K={k}  PSNR {report.format_psnr(r.psnr)} dB  "
                                              f"{report.format_bytes(r.n_bytes)} .{size_of}"))
@@ -407,8 +406,7 @@ def sweep(
                 start = time.perf_counter()
                 q = _quantize(image, k, seed=seed)
                 data = outputs.encode(q, size_of)
-                results.append(_measured(str(source), image, q, data,
-                                         time.perf_counter() - start))
+                results.append(_measured(image, q, data, time.perf_counter() - start))
                 report.advance(bar)
         if csv_path is not None:
             outputs.write(csv_path, _csv_bytes(results), force=force)

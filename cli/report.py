@@ -42,7 +42,6 @@ def format_bytes(n: int) -> str:
 class Result:
     """One quantized-and-encoded image, as the tables show it."""
 
-    label: str
     width: int
     height: int
     n_distinct: int
@@ -51,7 +50,7 @@ class Result:
     psnr: float
     n_bytes: int
     seconds: float
-    output: str = ""
+    output: str = ""  # the file written, for compress
 
     @property
     def bpp(self) -> float:
@@ -63,18 +62,22 @@ class Result:
 
 
 def _table(*columns: str, title: str | None = None) -> Table:
-    table = Table(box=box.SIMPLE_HEAD, title=title, title_justify="left", show_edge=False)
+    table = Table(box=box.SIMPLE_HEAD, title=title, title_justify="left", show_edge=False,
+                  collapse_padding=True)
     for name in columns:
-        text = name in ("input", "output")
-        table.add_column(name, justify="left" if text else "right", no_wrap=True)
+        if name in ("input", "output"):
+            # Paths may wrap in a narrow terminal; numbers must never be cut.
+            table.add_column(name, overflow="fold")
+        else:
+            table.add_column(name, justify="right", no_wrap=True, min_width=len(name))
     return table
 
 
 def compress_table(results: list[Result]) -> Table:
-    table = _table("input", "output", "size", "colours", "K", "PSNR dB", "bytes", "bpp",
-                   "vs 24-bit", "seconds")
+    table = _table("output", "size", "colours", "K", "PSNR dB", "bytes", "bpp", "vs 24-bit",
+                   "seconds")
     for r in results:
-        table.add_row(r.label, r.output, f"{r.width}x{r.height}", f"{r.n_distinct:,}", str(r.k),
+        table.add_row(r.output, f"{r.width}x{r.height}", f"{r.n_distinct:,}", str(r.k),
                       format_psnr(r.psnr), f"{r.n_bytes:,}", f"{r.bpp:.3f}",
                       f"{r.ratio:.1f}x", f"{r.seconds:.2f}")
     return table

@@ -135,3 +135,21 @@ def test_missing_fkm(tmp_path):
 def test_decode_writes_png_only(fkm_file, tmp_path):
     line = one_error_line(run("decode", fkm_file, "-o", tmp_path / "x.jpg"))
     assert "decode writes PNG" in line
+
+
+@pytest.mark.parametrize("channels", [1, 4])
+def test_grey_and_rgba_inputs_round_trip_through_fkm_and_png(tmp_path, rng, channels):
+    from PIL import Image
+
+    shape = (30, 40) if channels == 1 else (30, 40, 4)
+    image = rng.integers(0, 256, size=shape, dtype=np.uint8)
+    source = tmp_path / "in.png"
+    Image.fromarray(image).save(source)
+    q = fastkm.quantize(image, 6, seed=0)
+    assert run("compress", source, "-k", 6, "-o", tmp_path / "q.fkm", "-q").exit_code == 0
+    assert run("decode", tmp_path / "q.fkm", "-o", tmp_path / "d.png", "-q").exit_code == 0
+    assert run("compress", source, "-k", 6, "-o", tmp_path / "q.png", "-q").exit_code == 0
+    want = q.to_image()[..., 0] if channels == 1 else q.to_image()
+    np.testing.assert_array_equal(read_image(tmp_path / "d.png"), want)
+    np.testing.assert_array_equal(read_image(tmp_path / "q.png"), want)
+    assert codec.load(tmp_path / "q.fkm").channels == channels
