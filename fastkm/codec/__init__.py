@@ -9,9 +9,11 @@ touches it.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import zlib
 
+import numba
 import numpy as np
 
 from ..fileio import atomic_write_bytes
@@ -27,6 +29,22 @@ __all__ = ["FkmError", "MAX_PIXELS", "encode", "decode", "save", "load", "read_i
 # up to TARGET_STRIPS strips give both cores several strips each on large photos.
 MIN_STRIP_PIXELS = 1 << 18
 TARGET_STRIPS = 16
+# Below this many pixels the strips run on one thread: waking the pool costs more than the
+# work, and far more when the machine is busy.
+SERIAL_BELOW = 1 << 17
+
+
+@contextlib.contextmanager
+def _threads(pixels: int, n_strips: int):
+    if pixels >= SERIAL_BELOW and n_strips > 1:
+        yield
+        return
+    before = numba.get_num_threads()
+    numba.set_num_threads(1)
+    try:
+        yield
+    finally:
+        numba.set_num_threads(before)
 
 
 def _check_image(img) -> tuple[np.ndarray, np.ndarray]:
@@ -65,16 +83,15 @@ def palette_order(palette: np.ndarray) -> np.ndarray:
     k = len(p)
     weights = np.array([299, 587, 114]) if p.shape[1] >= 3 else np.array([1000])
     lum = p[:, :len(weights)] @ weights
-    left = np.ones(k, dtype=bool)
+    dist = ((p[:, None, :] - p[None, :, :]) ** 2).sum(axis=2)
+    taken = np.iinfo(np.int64).max
     cur = int(np.argmin(lum))
     order = [cur]
-    left[cur] = False
+    dist[:, cur] = taken
     for _ in range(k - 1):
-        cand = np.flatnonzero(left)
-        d = ((p[cand] - p[cur]) ** 2).sum(axis=1)
-        cur = int(cand[np.argmin(d)])
+        cur = int(np.argmin(dist[cur]))  # ties go to the lowest palette index
         order.append(cur)
-        left[cur] = False
+        dist[:, cur] = taken
     return np.array(order, dtype=np.int64)
 
 
@@ -120,8 +137,9 @@ def _encode_plane(plane: np.ndarray, sh: int, k: int) -> list[bytes]:
     # Room for about 2 bytes per pixel first (8-bit indices never need more than ~1.1);
     # retry once with the hard bound of 12 bits per decision if a strip overflows.
     for cap in (2 * sh * w + 64, 2 * sh * w * (2 + nb) + 64):
-        out, status, lengths = coder.encode_strips(plane, sh, k, cap, coder.SQUASH,
-                                                   coder.STRETCH, coder.RATE)
+        with _threads(plane.size, n_strips_for(plane.shape[0], sh)):
+            out, status, lengths = coder.encode_strips(plane, sh, k, cap, coder.SQUASH,
+                                                       coder.STRETCH, coder.RATE)
         if not np.any(status == coder.ERR_OVERFLOW):
             return [out[s, :lengths[s]].tobytes() for s in range(len(lengths))]
     raise RuntimeError("fkm encoder: coded strip exceeds its worst-case size")
@@ -137,9 +155,10 @@ def decode(data: bytes, *, max_pixels: int = MAX_PIXELS) -> PaletteImage:
     # private writable copy of the file.
     buf = np.frombuffer(bytearray(data), dtype=np.uint8)
     perm = lay.permutation if lay.permutation is not None else np.arange(lay.n_colors, dtype=np.uint8)
-    plane, status, where = coder.decode_strips(
-        buf, lay.offsets, lay.lengths, lay.height, lay.width, lay.strip_height,
-        lay.n_colors, perm, coder.SQUASH, coder.STRETCH, coder.RATE)
+    with _threads(lay.width * lay.height, lay.n_strips):
+        plane, status, where = coder.decode_strips(
+            buf, lay.offsets, lay.lengths, lay.height, lay.width, lay.strip_height,
+            lay.n_colors, perm, coder.SQUASH, coder.STRETCH, coder.RATE)
     for s in range(lay.n_strips):
         if status[s] == coder.ERR_INDEX:
             y, x = divmod(int(where[s]), lay.width)

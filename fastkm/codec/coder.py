@@ -80,7 +80,7 @@ def table_bits(k, pixels):
     pb = 0
     while (1 << pb) <= pixels:
         pb += 1
-    lbits = min(MAX_TABLE_BITS, 4 * nb + 2, pb + 6)
+    lbits = min(MAX_TABLE_BITS, 4 * nb + 2, pb + 3)
     return nb, lbits
 
 
