@@ -51,6 +51,9 @@ def check_outputs(paths: list[Path | None], force: bool) -> None:
         if path.is_dir():
             raise CliError(f"{path}: is a folder; give a file name")
         check_output_path(path, overwrite=force)
+        folder = path.parent if str(path.parent) else Path(".")
+        if not os.access(folder, os.W_OK):
+            raise CliError(f"{path}: cannot write in folder {folder} (permission denied)")
 
 
 def codec() -> ModuleType:

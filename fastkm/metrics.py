@@ -6,8 +6,8 @@ import math
 
 import numpy as np
 
-#: Rows per block when differencing two images. Bounds the float64 temporaries to a few
-#: tens of MB even for a 59 MP picture, where one whole-image float64 copy is 1.4 GB.
+#: Elements per block when differencing two images. Bounds the temporaries to a few tens of
+#: MB even for a 59 MP picture, where one whole-image float64 copy is 1.4 GB.
 _BLOCK_ELEMENTS = 1 << 22
 
 
@@ -25,15 +25,30 @@ def _as_comparable(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray
     return a, b
 
 
+# Squares of every difference two uint8 samples can have, -255..255.
+_SQUARES = np.arange(-255, 256, dtype=np.int64) ** 2
+
+
 def mse(a: np.ndarray, b: np.ndarray) -> float:
-    """Mean squared error over all pixels and channels, ``mean((a - b) ** 2)``, in float64."""
+    """Mean squared error over all pixels and channels, ``mean((a - b) ** 2)``.
+
+    For uint8 images the sum of squares is exact: a histogram of the differences (there are
+    only 511) weighted by their squares, which is also faster than float arithmetic.
+    Other dtypes are differenced in float64.
+    """
     a, b = _as_comparable(a, b)
     rows = max(1, _BLOCK_ELEMENTS // max(1, a[0].size))
-    total = 0.0
+    exact = a.dtype == np.uint8 and b.dtype == np.uint8
+    total = 0
     for start in range(0, a.shape[0], rows):
-        d = a[start:start + rows].astype(np.float64) - b[start:start + rows]
-        d = d.ravel()
-        total += float(np.dot(d, d))
+        block_a, block_b = a[start:start + rows], b[start:start + rows]
+        if exact:
+            d = np.subtract(block_a, block_b, dtype=np.int16).ravel()
+            d += 255
+            total += int(np.bincount(d, minlength=511) @ _SQUARES)
+        else:
+            d = (block_a.astype(np.float64) - block_b).ravel()
+            total += float(np.dot(d, d))
     return total / a.size
 
 

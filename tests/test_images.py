@@ -196,6 +196,18 @@ def test_exif_orientation_is_applied_png(tmp_path, rng):
     np.testing.assert_array_equal(got, np.rot90(a, k=-1))
 
 
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_every_exif_orientation_matches_pillows_exif_transpose(tmp_path, rng, orientation):
+    from PIL import ImageOps
+
+    a = rng.integers(0, 256, size=(3, 5, 3), dtype=np.uint8)
+    im = Image.fromarray(a)
+    path = pil_save(tmp_path / "o.png", im, exif=_with_orientation(im, orientation))
+    with Image.open(path) as stored:
+        want = np.asarray(ImageOps.exif_transpose(stored))
+    np.testing.assert_array_equal(read_image(path), want)
+
+
 def test_exif_orientation_is_applied_jpeg(tmp_path):
     a = np.zeros((32, 64, 3), np.uint8)
     a[:, :32] = (255, 0, 0)  # left half red, right half blue
@@ -254,7 +266,7 @@ def test_truncated_jpeg_is_an_error_even_if_pillow_was_told_to_pad(tmp_path, dem
 def test_truncated_header(tmp_path, demo_photo):
     path = tmp_path / "head.jpg"
     path.write_bytes(demo_photo.read_bytes()[:40])
-    with pytest.raises(ImageError, match=r"head\.jpg: "):
+    with pytest.raises(ImageError, match=r"head\.jpg: truncated"):
         read_image(path)
 
 

@@ -89,3 +89,10 @@ def test_bits_per_pixel_and_ratio():
         metrics.bits_per_pixel(10, 0, 5)
     with pytest.raises(ValueError, match="n_bytes must be positive"):
         metrics.ratio_to_raw24(0, 4, 5)
+
+
+def test_mse_of_other_dtypes_is_in_float64(monkeypatch, rng):
+    a = rng.normal(size=(33, 10, 3))
+    b = rng.integers(0, 256, size=(33, 10, 3), dtype=np.uint16)
+    monkeypatch.setattr(metrics, "_BLOCK_ELEMENTS", 100)
+    assert metrics.mse(a, b) == pytest.approx(reference_mse(a, b), rel=1e-12)
