@@ -243,6 +243,8 @@ def test_installed_script_exit_codes(tmp_path, small_photo):
     ok = subprocess.run([script, "compress", str(small_photo), "-k", "4", "-o",
                          str(tmp_path / "s.png")], capture_output=True, text=True, timeout=300)
     assert ok.returncode == 0, ok.stderr
+    assert ok.stderr == "", "success is silent on stderr (no compiler or library warnings)"
+    assert "s.png" in ok.stdout
     np.testing.assert_array_equal(read_image(tmp_path / "s.png"),
                                   quantized(small_photo, 4).to_image())
 
