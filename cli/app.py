@@ -186,9 +186,9 @@ def compress(
         if any(outputs.format_of(t) == "fkm" for t in targets):
             outputs.codec()
         results, failures = [], 0
-        with report.progress(len(inputs), "compressing", enabled=len(inputs) > 1 and not quiet) \
-                as bar:
+        with report.progress(len(inputs), "compressing", enabled=not quiet) as bar:
             for source, target in zip(inputs, targets):
+                report.describe(bar, f"compressing {source.name}")
                 try:
                     results.append(_compress_one(source, target, colors, init.value, n_init,
                                                  max_iter, tol, seed, force))
@@ -346,6 +346,7 @@ def compare(
         results = []
         with report.progress(len(ks), "quantizing", enabled=not quiet) as bar:
             for k in ks:
+                report.describe(bar, f"K={k}")
                 start = time.perf_counter()
                 q = _quantize(image, k, seed=seed)
                 data = outputs.encode(q, size_of)
@@ -406,6 +407,7 @@ def sweep(
         results = []
         with report.progress(len(ks), "sweeping K", enabled=not quiet) as bar:
             for k in ks:
+                report.describe(bar, f"K={k}")
                 start = time.perf_counter()
                 q = _quantize(image, k, seed=seed)
                 data = outputs.encode(q, size_of)

@@ -95,7 +95,8 @@ def sweep_table(results: list[Result], size_of: str, title: str | None = None) -
 @contextlib.contextmanager
 def progress(total: int, what: str, *, enabled: bool) -> Iterator[Progress]:
     """A progress bar on stderr. Rich draws nothing when stderr is not a terminal, and the
-    bar is transient, so logs and CI output keep only the table and the errors."""
+    bar is transient (erased when done), so logs and CI output keep only the table and the
+    errors."""
     bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                    TimeElapsedColumn(), console=console(stderr=True), transient=True,
                    disable=not enabled)
@@ -104,9 +105,12 @@ def progress(total: int, what: str, *, enabled: bool) -> Iterator[Progress]:
         yield bar
 
 
-def advance(bar: Progress, description: str | None = None) -> None:
-    task = bar.task_ids[0]
-    bar.update(task, advance=1, **({"description": description} if description else {}))
+def advance(bar: Progress) -> None:
+    bar.update(bar.task_ids[0], advance=1)
+
+
+def describe(bar: Progress, description: str) -> None:
+    bar.update(bar.task_ids[0], description=description)
 
 
 def swatches(palette: np.ndarray) -> Table:
