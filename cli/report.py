@@ -94,12 +94,13 @@ def sweep_table(results: list[Result], size_of: str, title: str | None = None) -
 
 @contextlib.contextmanager
 def progress(total: int, what: str, *, enabled: bool) -> Iterator[Progress]:
-    """A progress bar on stderr. Rich draws nothing when stderr is not a terminal, and the
-    bar is transient (erased when done), so logs and CI output keep only the table and the
-    errors."""
+    """A progress bar on stderr, erased when done, so the screen keeps only the table and
+    the errors."""
+    err = console(stderr=True)
+    # Off unless stderr is a terminal: Rich would still print a final blank line into logs.
     bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                   TimeElapsedColumn(), console=console(stderr=True), transient=True,
-                   disable=not enabled)
+                   TimeElapsedColumn(), console=err, transient=True,
+                   disable=not (enabled and err.is_terminal))
     with bar:
         bar.add_task(what, total=total)
         yield bar
