@@ -1,0 +1,472 @@
+"""Compiled loops of k-means: assignment, accumulation, inertia and the bounded Lloyd step.
+
+Conventions shared by every kernel:
+
+- ``X`` is a C-contiguous (N, D) float32 or float64 array; ``centers`` is (K, D) float64;
+  ``w`` is (N,) float64 per-point weights; ``labels`` is (N,) int32.
+- Squared distances are summed over the D coordinates in order, in float64, so every kernel
+  and the NumPy reference ``((X[:, None] - C[None]) ** 2).sum(-1)`` agree to the last bit.
+- Ties go to the lowest centre index, as ``np.argmin`` does.
+- Work is cut into fixed-size chunks of points (``chunk``), never into one piece per thread:
+  partial sums then have the same grouping on any number of cores, so results are repeatable
+  across machines, and no two threads ever write the same accumulator.
+
+The kernels trust their inputs (shapes, dtypes, labels in range): ``fastkm.kmeans`` validates
+before calling them, since an out-of-range index in compiled code is a crash, not an error.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+#: Points per chunk of accumulation partial sums (fixed so results do not depend on threads).
+CHUNK = 8192
+
+
+@njit(cache=True, inline="always")
+def _sqdist(X, i, centers, k):
+    s = 0.0
+    for d in range(X.shape[1]):
+        t = np.float64(X[i, d]) - centers[k, d]
+        s += t * t
+    return s
+
+
+@njit(parallel=True, cache=True)
+def assign(X, centers, labels, dist2):
+    """Nearest centre of every point.
+
+    ``labels[i] = argmin_k ||X[i] - centers[k]||²`` and ``dist2[i]`` is that minimum.
+    """
+    n, n_dims = X.shape
+    n_clusters = centers.shape[0]
+    centers_t = np.ascontiguousarray(centers.T)
+    n_chunks = (n + CHUNK - 1) // CHUNK
+    for c in prange(n_chunks):
+        buf = np.empty(n_clusters)
+        for i in range(c * CHUNK, min(n, (c + 1) * CHUNK)):
+            # Centre-major inner loop: contiguous over k, so it vectorises for any D.
+            buf[:] = 0.0
+            for d in range(n_dims):
+                x = np.float64(X[i, d])
+                for k in range(n_clusters):
+                    t = x - centers_t[d, k]
+                    buf[k] += t * t
+            best = 0
+            best_d = buf[0]
+            for k in range(1, n_clusters):
+                if buf[k] < best_d:
+                    best_d = buf[k]
+                    best = k
+            labels[i] = best
+            dist2[i] = best_d
+
+
+@njit(parallel=True, cache=True)
+def accumulate(X, w, labels, n_clusters):
+    """Weighted per-cluster sums and weights.
+
+    Returns ``sums[k] = Σ_{labels[i]=k} w[i]·X[i]`` (K, D) and ``weights[k] = Σ w[i]`` (K,),
+    both float64, summed per chunk and then over chunks in chunk order.
+    """
+    n, n_dims = X.shape
+    n_chunks = (n + CHUNK - 1) // CHUNK
+    part_s = np.zeros((n_chunks, n_clusters, n_dims))
+    part_w = np.zeros((n_chunks, n_clusters))
+    for c in prange(n_chunks):
+        for i in range(c * CHUNK, min(n, (c + 1) * CHUNK)):
+            k = labels[i]
+            wi = w[i]
+            part_w[c, k] += wi
+            for d in range(n_dims):
+                part_s[c, k, d] += wi * np.float64(X[i, d])
+    sums = np.zeros((n_clusters, n_dims))
+    weights = np.zeros(n_clusters)
+    for c in range(n_chunks):
+        sums += part_s[c]
+        weights += part_w[c]
+    return sums, weights
+
+
+@njit(parallel=True, cache=True)
+def inertia(X, w, centers, labels):
+    """``Σ_i w[i]·||X[i] - centers[labels[i]]||²`` in float64."""
+    n = X.shape[0]
+    n_chunks = (n + CHUNK - 1) // CHUNK
+    part = np.zeros(n_chunks)
+    for c in prange(n_chunks):
+        s = 0.0
+        for i in range(c * CHUNK, min(n, (c + 1) * CHUNK)):
+            s += w[i] * _sqdist(X, i, centers, labels[i])
+        part[c] = s
+    total = 0.0
+    for c in range(n_chunks):
+        total += part[c]
+    return total
+
+
+@njit(parallel=True, cache=True)
+def distances_to_labelled(X, centers, labels, dist2):
+    """``dist2[i] = ||X[i] - centers[labels[i]]||²``."""
+    for i in prange(X.shape[0]):
+        dist2[i] = _sqdist(X, i, centers, labels[i])
+
+
+@njit(cache=True)
+def center_geometry(centers):
+    """Distances between centres and, for each centre, the others sorted by distance.
+
+    Returns ``(cdist, order, half_sep)``: ``cdist`` (K, K) Euclidean distances, ``order[a]``
+    all centre indices sorted by distance from centre ``a`` (``a`` itself first), and
+    ``half_sep[a]`` half the distance from ``a`` to its nearest other centre.
+    """
+    n_clusters = centers.shape[0]
+    cdist = np.zeros((n_clusters, n_clusters))
+    for a in range(n_clusters):
+        for b in range(a + 1, n_clusters):
+            s = 0.0
+            for d in range(centers.shape[1]):
+                t = centers[a, d] - centers[b, d]
+                s += t * t
+            cdist[a, b] = cdist[b, a] = np.sqrt(s)
+    order = np.empty((n_clusters, n_clusters), dtype=np.int32)
+    half_sep = np.full(n_clusters, np.inf)
+    for a in range(n_clusters):
+        # Stable sort keeps ``a`` (distance 0) ahead of any duplicate centre.
+        row = cdist[a].copy()
+        row[a] = -1.0
+        order[a] = np.argsort(row, kind="mergesort").astype(np.int32)
+        if n_clusters > 1:
+            half_sep[a] = 0.5 * cdist[a, order[a, 1]]
+    return cdist, order, half_sep
+
+
+@njit(parallel=True, cache=True)
+def first_pass(X, w, centers, labels, upper, lower):
+    """Brute-force assignment that also records the Hamerly bounds.
+
+    Sets ``labels``, ``upper[i]`` = distance to the nearest centre and ``lower[i]`` = distance
+    to the second nearest (Euclidean, not squared); returns ``(sums, weights)`` as
+    :func:`accumulate` does for the new labels.
+    """
+    n, n_dims = X.shape
+    n_clusters = centers.shape[0]
+    centers_t = np.ascontiguousarray(centers.T)
+    n_chunks = (n + CHUNK - 1) // CHUNK
+    part_s = np.zeros((n_chunks, n_clusters, n_dims))
+    part_w = np.zeros((n_chunks, n_clusters))
+    for c in prange(n_chunks):
+        buf = np.empty(n_clusters)
+        for i in range(c * CHUNK, min(n, (c + 1) * CHUNK)):
+            buf[:] = 0.0
+            for d in range(n_dims):
+                x = np.float64(X[i, d])
+                for k in range(n_clusters):
+                    t = x - centers_t[d, k]
+                    buf[k] += t * t
+            best = 0
+            b1 = buf[0]
+            b2 = np.inf
+            for k in range(1, n_clusters):
+                v = buf[k]
+                if v < b1:
+                    b2 = b1
+                    b1 = v
+                    best = k
+                elif v < b2:
+                    b2 = v
+            labels[i] = best
+            upper[i] = np.sqrt(b1)
+            lower[i] = np.sqrt(b2)
+            wi = w[i]
+            part_w[c, best] += wi
+            for d in range(n_dims):
+                part_s[c, best, d] += wi * np.float64(X[i, d])
+    sums = np.zeros((n_clusters, n_dims))
+    weights = np.zeros(n_clusters)
+    for c in range(n_chunks):
+        sums += part_s[c]
+        weights += part_w[c]
+    return sums, weights
+
+
+@njit(parallel=True, cache=True)
+def bounded_pass(X, w, centers, labels, upper, lower, shift, margin, accumulate_sums):
+    """One exact Lloyd assignment that skips the distances which cannot change a label.
+
+    Hamerly's bounds, with the full search replaced by a scan of the centres in order of their
+    distance from the point's current centre ``a``, stopped as soon as the triangle
+    inequality ``||x - c_k|| >= ||c_a - c_k|| - ||x - c_a||`` rules out every centre left.
+
+    On entry ``upper[i] >= ||X[i] - c_old[labels[i]]||`` and ``lower[i] <=`` the distance to
+    every other old centre; ``shift[k]`` is how far centre ``k`` moved since (zeros if it did
+    not). ``margin`` absorbs float rounding in the bounds: a point is skipped only when its
+    label is certain by more than ``margin``, so labels equal those of brute-force ``assign``
+    (ties to the lowest index included). Returns ``(sums, weights, n_changed)``; the sums are
+    left at zero when ``accumulate_sums`` is false.
+    """
+    n, n_dims = X.shape
+    n_clusters = centers.shape[0]
+    cdist, order, half_sep = center_geometry(centers)
+    # The largest shift bounds how much any "other" centre came closer; for the point whose
+    # own centre moved most, the second largest does.
+    big1 = -1.0
+    big2 = 0.0
+    arg1 = -1
+    for k in range(n_clusters):
+        if shift[k] > big1:
+            big2 = max(big1, 0.0)
+            big1 = shift[k]
+            arg1 = k
+        elif shift[k] > big2:
+            big2 = shift[k]
+    n_chunks = (n + CHUNK - 1) // CHUNK
+    part_s = np.zeros((n_chunks if accumulate_sums else 0, n_clusters, n_dims))
+    part_w = np.zeros((n_chunks if accumulate_sums else 0, n_clusters))
+    changed = np.zeros(n_chunks, dtype=np.int64)
+    for c in prange(n_chunks):
+        n_changed = 0
+        for i in range(c * CHUNK, min(n, (c + 1) * CHUNK)):
+            a = labels[i]
+            u = upper[i] + shift[a]
+            lo = lower[i] - (big2 if a == arg1 else big1)
+            m = max(half_sep[a], lo)
+            if u + margin >= m:
+                d2a = _sqdist(X, i, centers, a)
+                u = np.sqrt(d2a)
+                if u + margin >= m:
+                    best = a
+                    best_d2 = d2a
+                    second = np.inf
+                    for j in range(1, n_clusters):
+                        k = order[a, j]
+                        # Every centre from here on is at least cdist[a, k] - u away.
+                        if cdist[a, k] - u > second + margin:
+                            break
+                        d2 = _sqdist(X, i, centers, k)
+                        if d2 < best_d2 or (d2 == best_d2 and k < best):
+                            second = np.sqrt(best_d2)
+                            best_d2 = d2
+                            best = k
+                        else:
+                            dk = np.sqrt(d2)
+                            if dk < second:
+                                second = dk
+                    if best != a:
+                        labels[i] = best
+                        n_changed += 1
+                        a = best
+                    u = np.sqrt(best_d2)
+                    lo = second
+            upper[i] = u
+            lower[i] = lo
+            if accumulate_sums:
+                wi = w[i]
+                part_w[c, a] += wi
+                for d in range(n_dims):
+                    part_s[c, a, d] += wi * np.float64(X[i, d])
+        changed[c] = n_changed
+    sums = np.zeros((n_clusters, n_dims))
+    weights = np.zeros(n_clusters)
+    if accumulate_sums:
+        for c in range(n_chunks):
+            sums += part_s[c]
+            weights += part_w[c]
+    return sums, weights, changed.sum()
+
+
+@njit(parallel=True, cache=True)
+def update_closest(X, w, point, closest, first):
+    """``closest[i] = min(closest[i], ||X[i] - point||²)`` (just the distance if ``first``).
+
+    Returns the per-chunk sums of ``w·closest`` (the k-means++ potential, by chunk), which
+    :func:`sample_by_potential` uses to draw points without an O(N) cumulative sum per draw.
+    """
+    n, n_dims = X.shape
+    n_chunks = (n + CHUNK - 1) // CHUNK
+    part = np.zeros(n_chunks)
+    for c in prange(n_chunks):
+        s = 0.0
+        for i in range(c * CHUNK, min(n, (c + 1) * CHUNK)):
+            d2 = 0.0
+            for d in range(n_dims):
+                t = np.float64(X[i, d]) - point[d]
+                d2 += t * t
+            if first or d2 < closest[i]:
+                closest[i] = d2
+            s += w[i] * closest[i]
+        part[c] = s
+    return part
+
+
+@njit(parallel=True, cache=True)
+def candidate_potentials(X, w, closest, candidates):
+    """Potential after adding each candidate: ``Σ_i w[i]·min(closest[i], ||X[i] - cand||²)``.
+
+    ``candidates`` is (T, D) float64; returns (T,) float64, summed per chunk then in order.
+    """
+    n, n_dims = X.shape
+    n_cand = candidates.shape[0]
+    n_chunks = (n + CHUNK - 1) // CHUNK
+    part = np.zeros((n_chunks, n_cand))
+    for c in prange(n_chunks):
+        acc = np.zeros(n_cand)
+        for i in range(c * CHUNK, min(n, (c + 1) * CHUNK)):
+            ci = closest[i]
+            wi = w[i]
+            for t in range(n_cand):
+                d2 = 0.0
+                for d in range(n_dims):
+                    u = np.float64(X[i, d]) - candidates[t, d]
+                    d2 += u * u
+                acc[t] += wi * min(ci, d2)
+        part[c] = acc
+    total = np.zeros(n_cand)
+    for c in range(n_chunks):
+        total += part[c]
+    return total
+
+
+@njit(cache=True)
+def sample_by_potential(w, closest, chunk_pot, targets):
+    """Indices drawn in proportion to ``w·closest``, one for each target in [0, Σ chunk_pot).
+
+    The point chosen for target ``r`` is the first whose running sum of ``w·closest`` exceeds
+    ``r``; the running sum restarts at each chunk from the chunk totals, so only one chunk is
+    scanned per draw. Points of zero potential are never chosen while any potential is left.
+    """
+    n = w.shape[0]
+    n_chunks = chunk_pot.shape[0]
+    out = np.empty(targets.shape[0], dtype=np.int64)
+    for t in range(targets.shape[0]):
+        r = targets[t]
+        c = 0
+        while c < n_chunks - 1 and r >= chunk_pot[c]:
+            r -= chunk_pot[c]
+            c += 1
+        start = c * CHUNK
+        end = min(n, start + CHUNK)
+        pick = -1
+        last_positive = -1
+        run = 0.0
+        for i in range(start, end):
+            p = w[i] * closest[i]
+            if p > 0.0:
+                last_positive = i
+                run += p
+                if run > r:
+                    pick = i
+                    break
+        if pick < 0:
+            # Rounding left r at or past this chunk's total: take its last point of
+            # positive potential, or failing that any such point at all.
+            pick = last_positive
+            if pick < 0:
+                for i in range(n):
+                    if w[i] * closest[i] > 0.0:
+                        pick = i
+                        break
+            if pick < 0:
+                pick = 0
+        out[t] = pick
+    return out
+
+
+@njit(parallel=True, cache=True)
+def elkan_first_pass(X, w, centers, labels, upper, lower):
+    """Brute-force assignment that records Elkan's bounds: ``lower[i, k]`` = distance from
+    point ``i`` to centre ``k`` and ``upper[i]`` = distance to its own. Returns
+    ``(sums, weights)`` as :func:`accumulate`."""
+    n, n_dims = X.shape
+    n_clusters = centers.shape[0]
+    n_chunks = (n + CHUNK - 1) // CHUNK
+    part_s = np.zeros((n_chunks, n_clusters, n_dims))
+    part_w = np.zeros((n_chunks, n_clusters))
+    for c in prange(n_chunks):
+        for i in range(c * CHUNK, min(n, (c + 1) * CHUNK)):
+            best = 0
+            best_d2 = np.inf
+            for k in range(n_clusters):
+                d2 = _sqdist(X, i, centers, k)
+                lower[i, k] = np.sqrt(d2)
+                if d2 < best_d2:
+                    best_d2 = d2
+                    best = k
+            labels[i] = best
+            upper[i] = np.sqrt(best_d2)
+            wi = w[i]
+            part_w[c, best] += wi
+            for d in range(n_dims):
+                part_s[c, best, d] += wi * np.float64(X[i, d])
+    sums = np.zeros((n_clusters, n_dims))
+    weights = np.zeros(n_clusters)
+    for c in range(n_chunks):
+        sums += part_s[c]
+        weights += part_w[c]
+    return sums, weights
+
+
+@njit(parallel=True, cache=True)
+def elkan_pass(X, w, centers, labels, upper, lower, shift, margin, accumulate_sums):
+    """One exact Lloyd assignment with Elkan's bounds (one lower bound per point and centre).
+
+    Unlike :func:`bounded_pass`, a centre that moves far loosens only its own bounds, which
+    is what keeps moderate dimensions (D of 8 and more) fast. Same contract otherwise: on
+    entry the bounds hold for the previous centres and ``shift[k]`` is how far centre ``k``
+    moved; labels equal those of :func:`assign`. Returns ``(sums, weights, n_changed)``.
+    """
+    n, n_dims = X.shape
+    n_clusters = centers.shape[0]
+    cdist, order, half_sep = center_geometry(centers)
+    n_chunks = (n + CHUNK - 1) // CHUNK
+    part_s = np.zeros((n_chunks if accumulate_sums else 0, n_clusters, n_dims))
+    part_w = np.zeros((n_chunks if accumulate_sums else 0, n_clusters))
+    changed = np.zeros(n_chunks, dtype=np.int64)
+    for c in prange(n_chunks):
+        n_changed = 0
+        for i in range(c * CHUNK, min(n, (c + 1) * CHUNK)):
+            for k in range(n_clusters):
+                lower[i, k] = lower[i, k] - shift[k]
+            a = labels[i]
+            u = upper[i] + shift[a]
+            if u + margin >= half_sep[a]:
+                tight = False
+                d2a = 0.0
+                a0 = a
+                for k in range(n_clusters):
+                    if k == a:
+                        continue
+                    if u + margin < lower[i, k] or u + margin < 0.5 * cdist[a, k]:
+                        continue
+                    if not tight:
+                        d2a = _sqdist(X, i, centers, a)
+                        u = np.sqrt(d2a)
+                        lower[i, a] = u
+                        tight = True
+                        if u + margin < lower[i, k] or u + margin < 0.5 * cdist[a, k]:
+                            continue
+                    d2 = _sqdist(X, i, centers, k)
+                    dk = np.sqrt(d2)
+                    lower[i, k] = dk
+                    if d2 < d2a or (d2 == d2a and k < a):
+                        a = k
+                        d2a = d2
+                        u = dk
+                if a != a0:
+                    labels[i] = a
+                    n_changed += 1
+            upper[i] = u
+            if accumulate_sums:
+                wi = w[i]
+                part_w[c, a] += wi
+                for d in range(n_dims):
+                    part_s[c, a, d] += wi * np.float64(X[i, d])
+        changed[c] = n_changed
+    sums = np.zeros((n_clusters, n_dims))
+    weights = np.zeros(n_clusters)
+    if accumulate_sums:
+        for c in range(n_chunks):
+            sums += part_s[c]
+            weights += part_w[c]
+    return sums, weights, changed.sum()

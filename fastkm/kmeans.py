@@ -1,0 +1,291 @@
+"""The KMeans estimator: validation, restarts, convergence and empty clusters.
+
+The interface follows scikit-learn's ``KMeans`` so that one can replace the other; the loops
+run in :mod:`fastkm.kernels`. The algorithm is exact Lloyd: every iteration gives the labels
+brute force would give; bounds only decide which distances need not be computed.
+"""
+
+from __future__ import annotations
+
+import numbers
+import warnings
+
+import numpy as np
+
+from . import init as _init
+from . import kernels
+
+_ALGORITHMS = ("auto", "hamerly", "elkan", "lloyd")
+_ELKAN_MIN_DIMS = 8
+_ELKAN_MAX_BYTES = 512 * 2**20
+# Relative slack on the bounds: far above the float64 rounding they gather over many
+# iterations, far below any gap between distances that decides a label.
+_BOUND_SLACK = 1e-9
+
+
+class NotFittedError(ValueError, AttributeError):
+    """``predict`` was called before ``fit``."""
+
+
+def _check_data(X, name="X"):
+    arr = np.asarray(X)
+    if arr.dtype.kind not in "biuf":
+        raise ValueError(f"{name} must be numeric, got dtype {arr.dtype}")
+    if arr.ndim != 2:
+        raise ValueError(f"{name} must be a 2-D array (n_samples, n_features), got shape {arr.shape}")
+    if arr.shape[0] == 0 or arr.shape[1] == 0:
+        raise ValueError(f"{name} is empty: shape {arr.shape}")
+    dtype = arr.dtype if arr.dtype in (np.float32, np.float64) else np.float64
+    arr = np.ascontiguousarray(arr, dtype=dtype)
+    if not np.isfinite(arr).all():
+        raise ValueError(f"{name} contains NaN or infinity")
+    return arr
+
+
+def _check_weights(sample_weight, n):
+    if sample_weight is None:
+        return np.ones(n, dtype=np.float64)
+    w = np.asarray(sample_weight)
+    if w.dtype.kind not in "biuf":
+        raise ValueError(f"sample_weight must be numeric, got dtype {w.dtype}")
+    w = np.ascontiguousarray(w, dtype=np.float64)
+    if w.shape != (n,):
+        raise ValueError(f"sample_weight must have shape ({n},), got {w.shape}")
+    if not np.isfinite(w).all():
+        raise ValueError("sample_weight contains NaN or infinity")
+    if (w < 0).any():
+        raise ValueError(f"sample_weight must be >= 0, got a minimum of {w.min()}")
+    if not w.sum() > 0:
+        raise ValueError("sample_weight must not be all zero")
+    return w
+
+
+def _as_rng(random_state):
+    if isinstance(random_state, np.random.Generator):
+        return random_state
+    if isinstance(random_state, np.random.RandomState):
+        return np.random.default_rng(random_state.randint(0, 2**31 - 1))
+    if random_state is None or isinstance(random_state, numbers.Integral):
+        return np.random.default_rng(random_state)
+    raise ValueError(f"random_state must be None, an int or a numpy Generator, got {random_state!r}")
+
+
+def _weighted_mean_variance(X, w):
+    mean = (w @ X) / w.sum()
+    var = (w @ ((X - mean) ** 2)) / w.sum()
+    return float(np.mean(var))
+
+
+def _pick_method(algorithm, n, n_dims, n_clusters):
+    if algorithm in ("lloyd", "hamerly", "elkan"):
+        return algorithm
+    # Elkan keeps N*K bounds: worth it where distances are costly (moderate D) and the
+    # bounds fit in memory; in low D Hamerly's two bounds and a sorted scan are faster.
+    if n_dims >= _ELKAN_MIN_DIMS and n * n_clusters * 8 <= _ELKAN_MAX_BYTES:
+        return "elkan"
+    return "hamerly"
+
+
+def lloyd(X, w, centers, *, max_iter, tol, method="hamerly"):
+    """Run exact Lloyd from ``centers`` until labels stop changing, the squared centre shift
+    falls to ``tol`` (absolute), or ``max_iter`` iterations.
+
+    Returns ``(centers, labels, inertia, n_iter)``; as in scikit-learn, the labels returned
+    are those of the returned centres, and ``n_iter`` counts the centre updates.
+    """
+    n = X.shape[0]
+    n_clusters = centers.shape[0]
+    centers = np.array(centers, dtype=np.float64, order="C")
+    labels = np.zeros(n, dtype=np.int32)
+    upper = np.empty(n)
+    lower = np.empty((n, n_clusters) if method == "elkan" else n)
+    first, step = ((kernels.elkan_first_pass, kernels.elkan_pass) if method == "elkan"
+                   else (kernels.first_pass, kernels.bounded_pass))
+    dist2 = np.empty(n)
+    shift = np.zeros(n_clusters)
+    margin = _BOUND_SLACK * (float(np.abs(X).max()) * np.sqrt(X.shape[1]) + 1.0)
+    strict = False
+    for it in range(max_iter):
+        if it == 0 and method != "lloyd":
+            sums, weights = first(X, w, centers, labels, upper, lower)
+            changed = n
+        elif method != "lloyd":
+            sums, weights, changed = step(X, w, centers, labels, upper, lower, shift, margin, True)
+        else:
+            old = labels.copy()
+            kernels.assign(X, centers, labels, dist2)
+            sums, weights = kernels.accumulate(X, w, labels, n_clusters)
+            changed = int(np.count_nonzero(old != labels))
+        if (weights == 0).any():
+            _relocate_empty(X, w, centers, labels, sums, weights, dist2)
+        new_centers = sums / weights[:, None]
+        shift = np.sqrt(((new_centers - centers) ** 2).sum(axis=1))
+        centers = new_centers
+        if it > 0 and changed == 0:
+            strict = True
+            break
+        if float((shift ** 2).sum()) <= tol:
+            break
+    if not strict:
+        if method != "lloyd":
+            step(X, w, centers, labels, upper, lower, shift, margin, False)
+        else:
+            kernels.assign(X, centers, labels, dist2)
+    return centers, labels, kernels.inertia(X, w, centers, labels), it + 1
+
+
+def _relocate_empty(X, w, centers, labels, sums, weights, dist2):
+    """Re-seed each empty cluster with one of the points farthest from their own centre.
+
+    Works on the sums before they are divided, as scikit-learn does: the point moves out of
+    its old cluster's sum and becomes the new cluster's only member.
+    """
+    empty = np.flatnonzero(weights == 0)
+    kernels.distances_to_labelled(X, centers, labels, dist2)
+    score = np.where(w > 0, dist2, -1.0)
+    take = min(empty.size, int(np.count_nonzero(w > 0)))
+    far = np.argpartition(-score, take - 1)[:take]
+    far = far[np.argsort(-score[far], kind="stable")]
+    for k, i in zip(empty[:take], far):
+        old = labels[i]
+        x = X[i].astype(np.float64)
+        sums[old] -= w[i] * x
+        weights[old] -= w[i]
+        sums[k] = w[i] * x
+        weights[k] = w[i]
+    # Any cluster still empty (all weight already used) keeps its centre.
+    still = weights == 0
+    sums[still] = centers[still]
+    weights[still] = 1.0
+
+
+class KMeans:
+    """K-means clustering with scikit-learn's interface, exact Lloyd iterations in Numba.
+
+    Parameters
+    ----------
+    n_clusters : int
+        Number of clusters K, 1 <= K <= n_samples.
+    init : {"k-means++", "random"} or array of shape (K, D)
+        Seeding: greedy k-means++, K distinct points drawn in proportion to their weight,
+        or explicit starting centres.
+    n_init : int or "auto"
+        Number of seeded runs; the one with the lowest inertia is kept. "auto" means 1 for
+        k-means++ or explicit centres and 10 for random, as in scikit-learn.
+    max_iter : int
+        Maximum number of Lloyd iterations per run.
+    tol : float
+        Convergence when the summed squared centre shift is at most ``tol`` times the mean
+        per-feature (weighted) variance of X, scikit-learn's definition. Runs also stop when
+        no label changes.
+    random_state : None, int or numpy Generator
+        Seed; the same seed gives the same result.
+    algorithm : {"auto", "hamerly", "elkan", "lloyd"}
+        "lloyd" computes every distance each iteration; "hamerly" (two bounds per point and
+        a scan of centres sorted by distance) and "elkan" (one bound per point and centre)
+        skip the distances that cannot change a label. All give the same result; "auto"
+        picks Elkan for D >= 8 when its N*K bounds fit in 512 MiB, Hamerly otherwise.
+    """
+
+    def __init__(self, n_clusters=8, *, init="k-means++", n_init=1, max_iter=300, tol=1e-4,
+                 random_state=None, algorithm="auto"):
+        self.n_clusters = n_clusters
+        self.init = init
+        self.n_init = n_init
+        self.max_iter = max_iter
+        self.tol = tol
+        self.random_state = random_state
+        self.algorithm = algorithm
+
+    def _check_params(self, X):
+        n, n_dims = X.shape
+        k = self.n_clusters
+        if isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < 1:
+            raise ValueError(f"n_clusters must be an integer >= 1, got {k!r}")
+        if k > n:
+            raise ValueError(f"n_clusters={k} must be <= n_samples={n}")
+        init = self.init
+        if isinstance(init, str):
+            if init not in ("k-means++", "random"):
+                raise ValueError(f"init must be 'k-means++', 'random' or an array, got {init!r}")
+        else:
+            init = _check_data(init, "init")
+            if init.shape != (k, n_dims):
+                raise ValueError(f"init must have shape (n_clusters, n_features) = ({k}, {n_dims}), "
+                                 f"got {init.shape}")
+            init = init.astype(np.float64)
+        n_init = self.n_init
+        if isinstance(n_init, str) and n_init == "auto":
+            n_init = 10 if isinstance(init, str) and init == "random" else 1
+        elif isinstance(n_init, bool) or not isinstance(n_init, numbers.Integral) or n_init < 1:
+            raise ValueError(f"n_init must be an integer >= 1 or 'auto', got {n_init!r}")
+        if not isinstance(init, str) and n_init != 1:
+            warnings.warn(f"explicit initial centres given: n_init={n_init} reduced to 1",
+                          RuntimeWarning, stacklevel=3)
+            n_init = 1
+        mi = self.max_iter
+        if isinstance(mi, bool) or not isinstance(mi, numbers.Integral) or mi < 1:
+            raise ValueError(f"max_iter must be an integer >= 1, got {mi!r}")
+        tol = self.tol
+        if isinstance(tol, bool) or not isinstance(tol, numbers.Real) or not tol >= 0 or tol == np.inf:
+            raise ValueError(f"tol must be a finite number >= 0, got {tol!r}")
+        if self.algorithm not in _ALGORITHMS:
+            raise ValueError(f"algorithm must be one of {_ALGORITHMS}, got {self.algorithm!r}")
+        return init, int(n_init)
+
+    def fit(self, X, y=None, sample_weight=None):
+        """Cluster ``X`` (N, D); ``sample_weight`` (N,) weighs each point (a point of weight
+        w counts as w copies of it)."""
+        X = _check_data(X)
+        w = _check_weights(sample_weight, X.shape[0])
+        init, n_init = self._check_params(X)
+        rng = _as_rng(self.random_state)
+        tol = self.tol * _weighted_mean_variance(X, w) if self.tol > 0 else 0.0
+        method = _pick_method(self.algorithm, X.shape[0], X.shape[1], self.n_clusters)
+        best = None
+        for _ in range(n_init):
+            if isinstance(init, str) and init == "k-means++":
+                start = _init.kmeans_plusplus(X, w, self.n_clusters, rng)
+            elif isinstance(init, str):
+                start = _init.random_points(X, w, self.n_clusters, rng)
+            else:
+                start = init
+            run = lloyd(X, w, start, max_iter=int(self.max_iter), tol=tol, method=method)
+            if best is None or run[2] < best[2]:
+                best = run
+        centers, labels, inertia, n_iter = best
+        n_found = int(np.count_nonzero(np.bincount(labels, weights=w, minlength=self.n_clusters) > 0))
+        if n_found < self.n_clusters:
+            warnings.warn(f"Number of distinct clusters ({n_found}) found smaller than "
+                          f"n_clusters ({self.n_clusters}). Possibly due to duplicate points in X.",
+                          RuntimeWarning, stacklevel=2)
+        self.cluster_centers_ = centers.astype(X.dtype, copy=False)
+        self.labels_ = labels
+        self.inertia_ = float(inertia)
+        self.n_iter_ = int(n_iter)
+        self.n_features_in_ = X.shape[1]
+        self._centers64 = centers
+        return self
+
+    def predict(self, X):
+        """Index of the nearest centre of each row of ``X``."""
+        if not hasattr(self, "_centers64"):
+            raise NotFittedError("this KMeans instance is not fitted yet: call fit first")
+        X = _check_data(X)
+        if X.shape[1] != self.n_features_in_:
+            raise ValueError(f"X has {X.shape[1]} features, but KMeans was fitted with "
+                             f"{self.n_features_in_}")
+        labels = np.empty(X.shape[0], dtype=np.int32)
+        kernels.assign(X, self._centers64, labels, np.empty(X.shape[0]))
+        return labels
+
+    def fit_predict(self, X, y=None, sample_weight=None):
+        """``fit`` then return ``labels_``."""
+        return self.fit(X, sample_weight=sample_weight).labels_
+
+    def score(self, X, y=None, sample_weight=None):
+        """Opposite of the inertia of ``X`` against the fitted centres (scikit-learn's sign)."""
+        labels = self.predict(X)
+        X = _check_data(X)
+        w = _check_weights(sample_weight, X.shape[0])
+        return -float(kernels.inertia(X, w, self._centers64, labels))

@@ -1,0 +1,189 @@
+"""Every kernel against a few lines of plain NumPy, on random inputs (hypothesis)."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+from fastkm import kernels
+from fastkm.kmeans import lloyd
+
+
+def ref_sqdist(X, C):
+    """(N, K) squared distances, summed over coordinates in order like the kernels."""
+    X = np.asarray(X, dtype=np.float64)
+    out = np.zeros((X.shape[0], C.shape[0]))
+    for d in range(X.shape[1]):
+        out += (X[:, None, d] - C[None, :, d]) ** 2
+    return out
+
+
+@st.composite
+def problems(draw, max_n=60, max_k=8, max_d=5, grid=True):
+    """(X, w, C): data on a small integer grid (so duplicates and exact ties are common),
+    float32 or float64, with weights that may be zero, and K centres, K possibly > N."""
+    n = draw(st.integers(1, max_n))
+    d = draw(st.integers(1, max_d))
+    k = draw(st.integers(1, max_k))
+    dtype = draw(st.sampled_from([np.float32, np.float64]))
+    if grid:
+        elems = st.integers(-4, 4).map(float)
+    else:
+        elems = st.floats(-1e3, 1e3, allow_nan=False, width=32)
+    X = draw(arrays(dtype, (n, d), elements=elems))
+    C = draw(arrays(np.float64, (k, d), elements=elems))
+    w = draw(arrays(np.float64, (n,), elements=st.sampled_from([0.0, 1.0, 2.0, 3.0, 0.5])))
+    return np.ascontiguousarray(X), w, C
+
+
+@settings(max_examples=150, deadline=None)
+@given(problems(grid=False))
+def test_assign_matches_numpy(p):
+    X, _, C = p
+    labels = np.empty(len(X), np.int32)
+    dist2 = np.empty(len(X))
+    kernels.assign(X, C, labels, dist2)
+    ref = ref_sqdist(X, C)
+    np.testing.assert_array_equal(labels, ref.argmin(axis=1))
+    np.testing.assert_array_equal(dist2, ref.min(axis=1))
+
+
+@settings(max_examples=150, deadline=None)
+@given(problems())
+def test_assign_ties_go_to_lowest_index(p):
+    X, _, C = p
+    C = np.concatenate([C, C])  # every centre twice: each distance is tied
+    labels = np.empty(len(X), np.int32)
+    kernels.assign(X, C, labels, np.empty(len(X)))
+    np.testing.assert_array_equal(labels, ref_sqdist(X, C).argmin(axis=1))
+    assert (labels < len(C) // 2).all()
+
+
+@settings(max_examples=150, deadline=None)
+@given(problems())
+def test_accumulate_matches_numpy(p):
+    X, w, C = p
+    labels = ref_sqdist(X, C).argmin(axis=1).astype(np.int32)
+    sums, weights = kernels.accumulate(X, w, labels, len(C))
+    ref_s = np.zeros((len(C), X.shape[1]))
+    np.add.at(ref_s, labels, w[:, None] * X.astype(np.float64))
+    # Grid data and weights in halves: every partial sum is exact, so equality is exact.
+    np.testing.assert_array_equal(sums, ref_s)
+    np.testing.assert_array_equal(weights, np.bincount(labels, weights=w, minlength=len(C)))
+
+
+@settings(max_examples=150, deadline=None)
+@given(problems(grid=False))
+def test_inertia_and_labelled_distances(p):
+    X, w, C = p
+    labels = (np.arange(len(X)) % len(C)).astype(np.int32)
+    ref = ref_sqdist(X, C)[np.arange(len(X)), labels]
+    d2 = np.empty(len(X))
+    kernels.distances_to_labelled(X, C, labels, d2)
+    np.testing.assert_array_equal(d2, ref)
+    np.testing.assert_allclose(kernels.inertia(X, w, C, labels), (w * ref).sum(), rtol=1e-12)
+
+
+def test_chunks_are_summed_in_order_on_large_input():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(3 * kernels.CHUNK + 17, 3))
+    w = rng.random(len(X))
+    C = rng.normal(size=(5, 3))
+    labels = ref_sqdist(X, C).argmin(axis=1).astype(np.int32)
+    sums, weights = kernels.accumulate(X, w, labels, 5)
+    ref_s = np.zeros((5, 3))
+    np.add.at(ref_s, labels, w[:, None] * X)
+    np.testing.assert_allclose(sums, ref_s, rtol=1e-12)
+    np.testing.assert_allclose(weights, np.bincount(labels, weights=w, minlength=5), rtol=1e-12)
+
+
+@settings(max_examples=150, deadline=None)
+@given(problems())
+def test_first_pass_bounds(p):
+    X, w, C = p
+    n = len(X)
+    labels = np.empty(n, np.int32)
+    upper, lower = np.empty(n), np.empty(n)
+    sums, weights = kernels.first_pass(X, w, C, labels, upper, lower)
+    ref = ref_sqdist(X, C)
+    np.testing.assert_array_equal(labels, ref.argmin(axis=1))
+    np.testing.assert_array_equal(upper, np.sqrt(ref.min(axis=1)))
+    second = np.sort(ref, axis=1)[:, 1] if len(C) > 1 else np.full(n, np.inf)
+    np.testing.assert_array_equal(lower, np.sqrt(second))
+    ref_sums, ref_w = kernels.accumulate(X, w, labels, len(C))
+    np.testing.assert_array_equal(sums, ref_sums)
+    np.testing.assert_array_equal(weights, ref_w)
+
+
+@settings(max_examples=150, deadline=None)
+@given(problems())
+def test_elkan_first_pass_bounds(p):
+    X, w, C = p
+    n = len(X)
+    labels = np.empty(n, np.int32)
+    upper, lower = np.empty(n), np.empty((n, len(C)))
+    kernels.elkan_first_pass(X, w, C, labels, upper, lower)
+    ref = ref_sqdist(X, C)
+    np.testing.assert_array_equal(labels, ref.argmin(axis=1))
+    np.testing.assert_array_equal(lower, np.sqrt(ref))
+    np.testing.assert_array_equal(upper, np.sqrt(ref.min(axis=1)))
+
+
+@pytest.mark.parametrize("method", ["hamerly", "elkan"])
+@settings(max_examples=200, deadline=None)
+@given(p=problems(max_n=80, max_k=10), max_iter=st.integers(1, 30))
+def test_bounded_lloyd_equals_brute_force(method, p, max_iter):
+    """Bounds only skip work: every iteration's labels and centres equal plain Lloyd's,
+    on grid data full of duplicates and exact ties."""
+    X, w, C = p
+    if not w.sum() > 0 or len(C) > len(X):
+        return
+    ref = lloyd(X, w, C, max_iter=max_iter, tol=0.0, method="lloyd")
+    got = lloyd(X, w, C, max_iter=max_iter, tol=0.0, method=method)
+    np.testing.assert_array_equal(got[1], ref[1])
+    np.testing.assert_array_equal(got[0], ref[0])
+    assert got[3] == ref[3]
+    assert got[2] == ref[2]
+
+
+@settings(max_examples=100, deadline=None)
+@given(problems(grid=False, max_n=100))
+def test_center_geometry(p):
+    _, _, C = p
+    cdist, order, half = kernels.center_geometry(C)
+    ref = np.sqrt(ref_sqdist(C, C))
+    np.testing.assert_allclose(cdist, ref, rtol=1e-12, atol=1e-12)
+    for a in range(len(C)):
+        assert order[a, 0] == a or cdist[a, order[a, 0]] == 0.0
+        assert (np.diff(cdist[a, order[a]]) >= 0).all()
+        assert sorted(order[a]) == list(range(len(C)))
+    if len(C) > 1:
+        off = cdist + np.diag(np.full(len(C), np.inf))
+        np.testing.assert_allclose(half, 0.5 * off.min(axis=1), rtol=1e-12)
+
+
+@settings(max_examples=150, deadline=None)
+@given(problems())
+def test_kmeanspp_kernels(p):
+    X, w, C = p
+    n = len(X)
+    closest = np.empty(n)
+    part = kernels.update_closest(X, w, C[0], closest, True)
+    ref = ref_sqdist(X, C[:1])[:, 0]
+    np.testing.assert_array_equal(closest, ref)
+    part = kernels.update_closest(X, w, C[-1], closest, False)
+    ref = np.minimum(ref, ref_sqdist(X, C[-1:])[:, 0])
+    np.testing.assert_array_equal(closest, ref)
+    assert part.sum() == (w * ref).sum()
+    pots = kernels.candidate_potentials(X, w, closest, C)
+    np.testing.assert_array_equal(pots, (w[:, None] * np.minimum(ref[:, None], ref_sqdist(X, C))).sum(0))
+    total = (w * closest).sum()
+    if total > 0:
+        # Integer-valued potentials: the running sums are exact, so the pick is exactly the
+        # first point whose cumulative potential exceeds the target.
+        targets = np.array([0.0, total / 3, total - 0.5, total * 0.999])
+        picks = kernels.sample_by_potential(w, closest, part, targets)
+        cum = np.cumsum(w * closest)
+        np.testing.assert_array_equal(picks, [np.flatnonzero(cum > t)[0] for t in targets])
+        assert (w[picks] * closest[picks] > 0).all()

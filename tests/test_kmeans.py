@@ -1,0 +1,183 @@
+"""The KMeans estimator: scikit-learn equivalence, weights, restarts, validation."""
+
+import warnings
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import fastkm
+from fastkm.kmeans import NotFittedError
+
+sklearn_cluster = pytest.importorskip("sklearn.cluster")
+sklearn_datasets = pytest.importorskip("sklearn.datasets")
+
+
+def blobs(n, d, k, seed=0):
+    X, _ = sklearn_datasets.make_blobs(n, n_features=d, centers=k, random_state=seed)
+    start = X[np.random.default_rng(seed + 1).choice(n, k, replace=False)]
+    return X, start
+
+
+@pytest.mark.parametrize("n,d,k,algorithm", [
+    (20000, 3, 16, "auto"), (20000, 3, 64, "hamerly"), (20000, 3, 64, "elkan"),
+    (8000, 16, 32, "auto"), (5000, 1, 8, "auto"), (3000, 2, 1, "auto"),
+])
+def test_same_result_as_sklearn_lloyd(n, d, k, algorithm):
+    X, start = blobs(n, d, k)
+    ours = fastkm.KMeans(k, init=start, max_iter=300, tol=0, algorithm=algorithm).fit(X)
+    ref = sklearn_cluster.KMeans(k, init=start, n_init=1, max_iter=300, tol=0,
+                                 algorithm="lloyd").fit(X)
+    np.testing.assert_array_equal(ours.labels_, ref.labels_)
+    assert abs(ours.inertia_ - ref.inertia_) <= 1e-6 * ref.inertia_
+    np.testing.assert_allclose(ours.cluster_centers_, ref.cluster_centers_, rtol=1e-9, atol=1e-9)
+    assert ours.n_iter_ == ref.n_iter_
+
+
+def test_tol_matches_sklearn_definition():
+    X, start = blobs(20000, 3, 16, seed=3)
+    for tol in (1e-2, 1e-4):
+        ours = fastkm.KMeans(16, init=start, tol=tol).fit(X)
+        ref = sklearn_cluster.KMeans(16, init=start, n_init=1, tol=tol, algorithm="lloyd").fit(X)
+        assert ours.n_iter_ == ref.n_iter_
+        np.testing.assert_array_equal(ours.labels_, ref.labels_)
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 2**31), k=st.integers(1, 6))
+def test_weighted_fit_equals_repeated_points(seed, k):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(60, 2)) * 3
+    reps = rng.integers(0, 5, size=60)
+    reps[:k] = np.maximum(reps[:k], 1)
+    start = X[:k]
+    a = fastkm.KMeans(k, init=start, tol=0).fit(X, sample_weight=reps)
+    b = fastkm.KMeans(k, init=start, tol=0).fit(np.repeat(X, reps, axis=0))
+    np.testing.assert_allclose(a.cluster_centers_, b.cluster_centers_, rtol=1e-10, atol=1e-10)
+    np.testing.assert_array_equal(np.repeat(a.labels_, reps), b.labels_)
+    np.testing.assert_allclose(a.inertia_, b.inertia_, rtol=1e-10, atol=1e-10)
+    assert a.n_iter_ == b.n_iter_
+
+
+@pytest.mark.parametrize("init", ["k-means++", "random"])
+def test_same_seed_same_result_and_restarts_keep_lowest(init):
+    X, _ = blobs(5000, 3, 12, seed=5)
+    a = fastkm.KMeans(12, init=init, n_init=3, random_state=7).fit(X)
+    b = fastkm.KMeans(12, init=init, n_init=3, random_state=7).fit(X)
+    np.testing.assert_array_equal(a.cluster_centers_, b.cluster_centers_)
+    np.testing.assert_array_equal(a.labels_, b.labels_)
+    singles = [fastkm.KMeans(12, init=init, n_init=1, random_state=s).fit(X).inertia_
+               for s in range(4)]
+    best = fastkm.KMeans(12, init=init, n_init=8, random_state=0).fit(X).inertia_
+    assert best <= max(singles)
+
+
+def test_kmeanspp_beats_random_on_average_and_picks_data_points():
+    X, _ = blobs(4000, 2, 20, seed=2)
+    from fastkm.init import kmeans_plusplus, random_points
+    w = np.ones(len(X))
+    rng = np.random.default_rng(0)
+    pp = kmeans_plusplus(X, w, 20, rng)
+    assert all((X == c).all(axis=1).any() for c in pp)
+    ipp = [fastkm.KMeans(20, init=kmeans_plusplus(X, w, 20, np.random.default_rng(s)),
+                         max_iter=1).fit(X).inertia_ for s in range(5)]
+    irnd = [fastkm.KMeans(20, init=random_points(X, w, 20, np.random.default_rng(s)),
+                          max_iter=1).fit(X).inertia_ for s in range(5)]
+    assert np.mean(ipp) < np.mean(irnd)
+
+
+def test_zero_weight_points_are_never_seeds():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(500, 3))
+    w = np.zeros(500)
+    w[::7] = 1.0
+    from fastkm.init import kmeans_plusplus, random_points
+    for seeds in (kmeans_plusplus(X, w, 10, rng), random_points(X, w, 10, rng)):
+        idx = [np.flatnonzero((X == c).all(axis=1))[0] for c in seeds]
+        assert all(w[i] > 0 for i in idx)
+
+
+def test_float32_input_gives_float32_centres_and_matches_float64():
+    X, start = blobs(10000, 3, 8, seed=4)
+    a = fastkm.KMeans(8, init=start, tol=0).fit(X.astype(np.float32))
+    b = fastkm.KMeans(8, init=start.astype(np.float32).astype(np.float64), tol=0) \
+        .fit(X.astype(np.float32).astype(np.float64))
+    assert a.cluster_centers_.dtype == np.float32
+    np.testing.assert_array_equal(a.labels_, b.labels_)
+
+
+def test_predict_and_fit_predict():
+    X, start = blobs(3000, 3, 5)
+    km = fastkm.KMeans(5, init=start).fit(X)
+    np.testing.assert_array_equal(km.predict(X), km.labels_)
+    np.testing.assert_array_equal(fastkm.KMeans(5, init=start).fit_predict(X), km.labels_)
+    assert km.score(X) == pytest.approx(-km.inertia_, rel=1e-12)
+
+
+def test_empty_clusters_are_reseeded_from_far_points():
+    X = np.concatenate([np.zeros((50, 2)), np.full((50, 2), 10.0), [[100.0, 100.0]]])
+    # Three centres start far from everything: two would stay empty without re-seeding.
+    start = np.array([[0.0, 0.0], [-500.0, -500.0], [-600.0, -600.0]])
+    km = fastkm.KMeans(3, init=start, tol=0).fit(X)
+    assert sorted(np.bincount(km.labels_, minlength=3)) == [1, 50, 50]
+    assert km.inertia_ == 0.0
+
+
+def test_fewer_distinct_points_than_clusters_warns():
+    X = np.repeat(np.array([[0.0, 0.0], [1.0, 1.0], [5.0, 5.0]]), 10, axis=0)
+    with pytest.warns(RuntimeWarning, match=r"Number of distinct clusters \(3\) found smaller than n_clusters \(5\)"):
+        km = fastkm.KMeans(5, random_state=0).fit(X)
+    assert km.inertia_ == 0.0
+    assert set(map(tuple, km.cluster_centers_[np.unique(km.labels_)])) == {(0, 0), (1, 1), (5, 5)}
+
+
+def test_one_cluster_is_the_weighted_mean():
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(100, 4))
+    w = rng.random(100)
+    km = fastkm.KMeans(1).fit(X, sample_weight=w)
+    np.testing.assert_allclose(km.cluster_centers_[0], (w @ X) / w.sum(), rtol=1e-12)
+    assert (km.labels_ == 0).all()
+
+
+@pytest.mark.parametrize("X,kwargs,fit_kw,message", [
+    (np.zeros((0, 3)), {}, {}, r"X is empty: shape \(0, 3\)"),
+    (np.zeros(5), {}, {}, r"X must be a 2-D array \(n_samples, n_features\), got shape \(5,\)"),
+    (np.array([["a", "b"]]), {}, {}, "X must be numeric, got dtype <U1"),
+    (np.array([[0.0, np.nan]] * 3), {"n_clusters": 1}, {}, "X contains NaN or infinity"),
+    (np.array([[0.0, np.inf]] * 3), {"n_clusters": 1}, {}, "X contains NaN or infinity"),
+    (np.zeros((5, 2)), {"n_clusters": 0}, {}, "n_clusters must be an integer >= 1, got 0"),
+    (np.zeros((5, 2)), {"n_clusters": 6}, {}, "n_clusters=6 must be <= n_samples=5"),
+    (np.zeros((5, 2)), {"n_clusters": 2.5}, {}, "n_clusters must be an integer >= 1, got 2.5"),
+    (np.zeros((5, 2)), {"n_clusters": 2, "init": "kmeans"}, {}, "init must be 'k-means\\+\\+', 'random' or an array, got 'kmeans'"),
+    (np.zeros((5, 2)), {"n_clusters": 2, "init": np.zeros((3, 2))}, {}, r"init must have shape \(n_clusters, n_features\) = \(2, 2\), got \(3, 2\)"),
+    (np.zeros((5, 2)), {"n_clusters": 2, "n_init": 0}, {}, "n_init must be an integer >= 1 or 'auto', got 0"),
+    (np.zeros((5, 2)), {"n_clusters": 2, "max_iter": 0}, {}, "max_iter must be an integer >= 1, got 0"),
+    (np.zeros((5, 2)), {"n_clusters": 2, "tol": -1.0}, {}, "tol must be a finite number >= 0, got -1.0"),
+    (np.zeros((5, 2)), {"n_clusters": 2, "algorithm": "fast"}, {}, "algorithm must be one of"),
+    (np.zeros((5, 2)), {"n_clusters": 2}, {"sample_weight": -np.ones(5)}, "sample_weight must be >= 0, got a minimum of -1.0"),
+    (np.zeros((5, 2)), {"n_clusters": 2}, {"sample_weight": np.zeros(5)}, "sample_weight must not be all zero"),
+    (np.zeros((5, 2)), {"n_clusters": 2}, {"sample_weight": np.ones(4)}, r"sample_weight must have shape \(5,\), got \(4,\)"),
+    (np.zeros((5, 2)), {"n_clusters": 2}, {"sample_weight": [1, 1, np.nan, 1, 1]}, "sample_weight contains NaN or infinity"),
+])
+def test_invalid_input_is_named(X, kwargs, fit_kw, message):
+    with pytest.raises(ValueError, match=message):
+        fastkm.KMeans(**{"n_clusters": 2, **kwargs}).fit(X, **fit_kw)
+
+
+def test_predict_before_fit_and_wrong_width():
+    with pytest.raises(NotFittedError, match="not fitted yet"):
+        fastkm.KMeans(2).predict(np.zeros((3, 2)))
+    km = fastkm.KMeans(2, random_state=0).fit(np.random.default_rng(0).normal(size=(10, 2)))
+    with pytest.raises(ValueError, match="X has 3 features, but KMeans was fitted with 2"):
+        km.predict(np.zeros((3, 3)))
+
+
+def test_integer_and_bool_input_is_accepted():
+    X = np.array([[0, 0], [0, 1], [10, 10], [10, 11]], dtype=np.int16)
+    km = fastkm.KMeans(2, random_state=0).fit(X)
+    assert km.inertia_ == pytest.approx(1.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fastkm.KMeans(2, random_state=0).fit(X.astype(bool))
