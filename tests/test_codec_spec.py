@@ -6,8 +6,10 @@
 
 from __future__ import annotations
 
+import re
 import struct
 import zlib
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -50,12 +52,13 @@ def decode_strip(data, k, w, rows, trace=None):
         nb += 1
     pixels = rows * w
     pb = pixels.bit_length()
-    tb = min(22, 4 * nb + 2, pb + 3)
-    t0, ta, tb_ = {}, {}, {}  # sparse tables: absent entry = (32768, 0)
+    ta = min(22, max(3 * nb, 2 * nb + 3) + 2, pb + 3)
+    tg = min(4 * nb, 12, max(1, pb - nb))
+    t0, ta_, tb_ = {}, {}, {}  # sparse tables: absent entry = (32768, 0)
     mix = [[22000, 22000, 22000, 0] for _ in range(4 * (nb + 2))]
 
-    def slot(c):
-        return c if c < 2 ** tb else ((c * 0x9E3779B97F4A7C15) % 2 ** 64) >> (64 - tb)
+    def slot(c, b):
+        return c if c < 2 ** b else ((c * 0x9E3779B97F4A7C15) % 2 ** 64) >> (64 - b)
 
     pos = 0
 
@@ -69,9 +72,9 @@ def decode_strip(data, k, w, rows, trace=None):
     for _ in range(4):
         x = (x << 8) | byte()
 
-    def decide(s0, ca, cb, m):
+    def decide(s0, ca, ib, m):
         nonlocal x1, x2, x
-        entries = [(t0, s0), (ta, slot(ca)), (tb_, slot(cb))]
+        entries = [(t0, s0), (ta_, slot(ca, ta)), (tb_, ib)]
         qs = [tab.get(s, (32768, 0)) for tab, s in entries]
         t = [STRETCH[q >> 4] for q, _ in qs] + [256]
         dot = sum(wi * ti for wi, ti in zip(mix[m], t))
@@ -111,16 +114,17 @@ def decode_strip(data, k, w, rows, trace=None):
             rb = min(r, 3)
             c2 = W | N << nb
             c4 = c2 | NW << 2 * nb | NE << 3 * nb
-            if decide(pat | rb << 8, (c2 | (pat & 7) << 2 * nb) << 2 | 1, c4 << 2 | 1, pat & 3):
+            bucket = slot(c4, tg) << (nb + 1)
+            if decide(pat | rb << 8, (c2 | (pat & 7) << 2 * nb) << 2 | 1, bucket, pat & 3):
                 v = W
             elif N != W and decide(1024 | pat | rb << 8, (c2 | (pat & 7) << 2 * nb) << 2 | 2,
-                                   c4 << 2 | 2, 4 + (pat & 3)):
+                                   bucket + 2 ** nb, 4 + (pat & 3)):
                 v = N
             else:
                 node = 1
                 for d in range(nb):
                     b = decide(2048 + node, (node | c2 << nb) << 2 | 3,
-                               (node | c4 << nb) << 2 | 3, 4 * (2 + d) + (pat & 3))
+                               bucket + node, 4 * (2 + d) + (pat & 3))
                     node = 2 * node + b
                 v = node - 2 ** nb
                 if v >= k:
@@ -201,5 +205,9 @@ def test_spec_example_trace():
     _, idx = spec_decode(encode(PaletteImage(palette, indices)), trace)
     assert idx == indices.tolist()
     assert [b for _, b in trace[:3]] == [0, 1, 0]
-    assert len(trace) == 22
-    assert trace[:4] == [(2051, 0), (2051, 1), (2051, 0), (1504, 1)]  # as listed in SPEC.md
+    text = (Path(__file__).resolve().parents[1] / "SPEC.md").read_text()
+    block = text[text.index("As (p, bit), in order:"):]
+    block = block[block.index("```") + 3:]
+    block = block[:block.index("```")]
+    listed = [tuple(int(v) for v in m) for m in re.findall(r"\((\d+),([01])\)", block)]
+    assert trace == listed

@@ -133,7 +133,7 @@ def encode(img, *, strip_height: int | None = None, reorder: bool = True,
 
 def _encode_plane(plane: np.ndarray, sh: int, k: int) -> list[bytes]:
     w = plane.shape[1]
-    nb, _ = coder.table_bits(k, sh * w)
+    nb = coder.table_bits(k, sh * w)[0]
     # Room for about 2 bytes per pixel first (8-bit indices never need more than ~1.1);
     # retry once with the hard bound of 12 bits per decision if a strip overflows.
     for cap in (2 * sh * w + 64, 2 * sh * w * (2 + nb) + 64):

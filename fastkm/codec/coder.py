@@ -18,6 +18,9 @@ from numba import njit, prange
 
 # Probabilities handed to the arithmetic coder are 12-bit: P(bit = 1) = p / 4096.
 PROB_BITS = 12
+# Table B is 2**BUCKET_BITS buckets (at most) of 2**(nb+1) counters, one bucket per hashed
+# (W, N, NW, NE): all decisions of a pixel then share one or two cache lines at K <= 16.
+BUCKET_BITS = 12
 SMALL_TABLE_BITS = 12  # the neighbour-pattern model: 3 x 1024 contexts
 # Model tables never exceed 2**MAX_TABLE_BITS entries, so one strip's model is at most 16 MiB.
 MAX_TABLE_BITS = 22
@@ -68,7 +71,7 @@ RATE = np.array([131072 // (2 * n + 3) for n in range(COUNT_LIMIT + 1)], dtype=n
 
 @njit(cache=True)
 def table_bits(k, pixels):
-    """(nb, bits of the two large model tables) for palette size k and a strip of ``pixels``.
+    """(nb, bits of table A, bits of table B) for palette size k and a strip of ``pixels``.
 
     nb = ceil(log2 k) (at least 1) is the depth of the symbol tree. The large tables are sized
     for the contexts they can meet: never over 2**22 entries, never much more than the strip
@@ -80,8 +83,9 @@ def table_bits(k, pixels):
     pb = 0
     while (1 << pb) <= pixels:
         pb += 1
-    lbits = min(MAX_TABLE_BITS, 4 * nb + 2, pb + 3)
-    return nb, lbits
+    abits = min(MAX_TABLE_BITS, max(3 * nb, 2 * nb + 3) + 2, pb + 3)
+    gbits = min(4 * nb, BUCKET_BITS, max(1, pb - nb))
+    return nb, abits, gbits
 
 
 @njit(cache=True, inline="always")
@@ -122,11 +126,11 @@ def _code_strip(plane, y0, y1, k, buf, start, end, decode,
     decode=True: read bytes, write pixels; returns (status, bytes consumed).
     """
     w = plane.shape[1]
-    nb, lbits = table_bits(k, (y1 - y0) * w)
+    nb, abits, gbits = table_bits(k, (y1 - y0) * w)
     sbits = SMALL_TABLE_BITS
     t_small = np.full(1 << sbits, np.uint32(32768 << 16), dtype=np.uint32)
-    t_a = np.full(1 << lbits, np.uint32(32768 << 16), dtype=np.uint32)
-    t_b = np.full(1 << lbits, np.uint32(32768 << 16), dtype=np.uint32)
+    t_a = np.full(1 << abits, np.uint32(32768 << 16), dtype=np.uint32)
+    t_b = np.full(1 << (gbits + nb + 1), np.uint32(32768 << 16), dtype=np.uint32)
     n_sets = 2 + nb
     mix_w = np.full((n_sets * 4, N_INPUTS), MIX_INIT, dtype=np.int64)
     mix_w[:, N_INPUTS - 1] = 0
@@ -183,27 +187,27 @@ def _code_strip(plane, y0, y1, k, buf, start, end, decode,
             result = -1
             c_wn = wv | (nv << nb)
             c_4 = c_wn | (nwv << (2 * nb)) | (nev << (3 * nb))
+            bucket = _slot(c_4, gbits) << (nb + 1)
             while True:
                 if stage == 0:
                     want = 1 if sym == wv else 0
                     s0 = pat | (rb << 8)
                     ca = ((c_wn | ((pat & 7) << (2 * nb))) << 2) | 1
-                    cb = (c_4 << 2) | 1
+                    sb = bucket
                     mset = pat & 3
                 elif stage == 1:
                     want = 1 if sym == nv else 0
                     s0 = 1024 | pat | (rb << 8)
                     ca = ((c_wn | ((pat & 7) << (2 * nb))) << 2) | 2
-                    cb = (c_4 << 2) | 2
+                    sb = bucket + (1 << nb)
                     mset = 4 + (pat & 3)
                 else:
                     want = (sym >> (nb - 1 - depth)) & 1
                     s0 = 2048 + node
                     ca = ((node | (c_wn << nb)) << 2) | 3
-                    cb = ((node | (c_4 << nb)) << 2) | 3
+                    sb = bucket + node
                     mset = (2 + depth) * 4 + (pat & 3)
-                sa = _slot(ca, lbits)
-                sb = _slot(cb, lbits)
+                sa = _slot(ca, abits)
                 v0 = np.int64(t_small[s0])
                 va = np.int64(t_a[sa])
                 vb = np.int64(t_b[sb])
