@@ -1,8 +1,8 @@
 """The fastkm command line: compress, decode, info, compare, sweep (installed as ``fastkm.cli``).
 
 The commands parse, report and show; the work is done by fastkm.quantize, fastkm.codec,
-fastkm.images and fastkm.metrics. Heavy modules (Numba, matplotlib) are imported inside the
-commands so that ``--help`` answers at once.
+fastkm.images and fastkm.metrics. matplotlib, Pillow and the quantizer are imported inside
+the commands that use them, so that ``--help`` and usage errors stay quick.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Annotated, Optional
 import typer
 
 from . import outputs, report
-from .errors import CliError, fail, one_line, print_error, reported
+from .errors import CliError, one_line, print_error, reported
 
 app = typer.Typer(
     name="fastkm",

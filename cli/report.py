@@ -20,8 +20,9 @@ from fastkm.metrics import bits_per_pixel, ratio_to_raw24
 def console(*, stderr: bool = False) -> Console:
     """A console on the current stdout/stderr; wide when piped, so tables are not cut."""
     probe = Console(stderr=stderr)
+    # markup=False: file names such as "[1].png" are text, not Rich style tags.
     return Console(stderr=stderr, width=None if probe.is_terminal else 200,
-                   highlight=False)
+                   highlight=False, markup=False)
 
 
 def format_psnr(value: float) -> str:
