@@ -36,13 +36,14 @@ SERIAL_BELOW = 1 << 17
 
 @contextlib.contextmanager
 def _threads(pixels: int, n_strips: int):
+    """Yield the number of lanes (threads) to spread the strips over."""
     if pixels >= SERIAL_BELOW and n_strips > 1:
-        yield
+        yield min(n_strips, numba.get_num_threads())
         return
     before = numba.get_num_threads()
     numba.set_num_threads(1)
     try:
-        yield
+        yield 1
     finally:
         numba.set_num_threads(before)
 
@@ -137,8 +138,8 @@ def _encode_plane(plane: np.ndarray, sh: int, k: int) -> list[bytes]:
     # Room for about 2 bytes per pixel first (8-bit indices never need more than ~1.1);
     # retry once with the hard bound of 12 bits per decision if a strip overflows.
     for cap in (2 * sh * w + 64, 2 * sh * w * (2 + nb) + 64):
-        with _threads(plane.size, n_strips_for(plane.shape[0], sh)):
-            out, status, lengths = coder.encode_strips(plane, sh, k, cap, coder.SQUASH,
+        with _threads(plane.size, n_strips_for(plane.shape[0], sh)) as lanes:
+            out, status, lengths = coder.encode_strips(plane, sh, k, cap, lanes, coder.SQUASH,
                                                        coder.STRETCH, coder.RATE)
         if not np.any(status == coder.ERR_OVERFLOW):
             return [out[s, :lengths[s]].tobytes() for s in range(len(lengths))]
@@ -155,10 +156,10 @@ def decode(data: bytes, *, max_pixels: int = MAX_PIXELS) -> PaletteImage:
     # private writable copy of the file.
     buf = np.frombuffer(bytearray(data), dtype=np.uint8)
     perm = lay.permutation if lay.permutation is not None else np.arange(lay.n_colors, dtype=np.uint8)
-    with _threads(lay.width * lay.height, lay.n_strips):
+    with _threads(lay.width * lay.height, lay.n_strips) as lanes:
         plane, status, where = coder.decode_strips(
             buf, lay.offsets, lay.lengths, lay.height, lay.width, lay.strip_height,
-            lay.n_colors, perm, coder.SQUASH, coder.STRETCH, coder.RATE)
+            lay.n_colors, perm, lanes, coder.SQUASH, coder.STRETCH, coder.RATE)
     for s in range(lay.n_strips):
         if status[s] == coder.ERR_INDEX:
             y, x = divmod(int(where[s]), lay.width)
