@@ -121,6 +121,8 @@ def run(quick: bool = False) -> str:
     quantize, how = quantizer()
     import numba
 
+    load_before = os.getloadavg()[0]
+
     lines = [
         "## .fkm codec: size and speed",
         "",
@@ -188,6 +190,8 @@ def run(quick: bool = False) -> str:
               f"| **all** | {sum_px:.1f} | **{sum_px / sum_enc:.1f}** | **{sum_px / sum_dec:.1f}** "
               "| | | |"]
 
+    lines += ["", f"Load average (1 min) at start {load_before:.2f}, at end of the speed runs "
+              f"{os.getloadavg()[0]:.2f}: anything above 0 is other work sharing the 2 cores."]
     cold, warm = compile_times()
     lines += ["", "First call in a fresh process (encode then decode of a 4x5 image), empty "
               f"Numba cache: encode {cold['encode']:.1f} s, decode {cold['decode']:.1f} s "
