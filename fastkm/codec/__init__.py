@@ -32,6 +32,7 @@ TARGET_STRIPS = 16
 # Below this many pixels the strips run on one thread: waking the pool costs more than the
 # work, and far more when the machine is busy.
 SERIAL_BELOW = 1 << 17
+_IDENTITY = np.arange(256, dtype=np.uint8)
 
 
 @contextlib.contextmanager
@@ -138,11 +139,15 @@ def _encode_plane(plane: np.ndarray, sh: int, k: int) -> list[bytes]:
     # Room for about 2 bytes per pixel first (8-bit indices never need more than ~1.1);
     # retry once with the hard bound of 12 bits per decision if a strip overflows.
     for cap in (2 * sh * w + 64, 2 * sh * w * (2 + nb) + 64):
-        with _threads(plane.size, n_strips_for(plane.shape[0], sh)) as lanes:
-            out, status, lengths = coder.encode_strips(plane, sh, k, cap, lanes, coder.SQUASH,
-                                                       coder.STRETCH, coder.RATE)
+        n = n_strips_for(plane.shape[0], sh)
+        out = np.empty(n * cap, dtype=np.uint8)
+        starts = np.arange(n, dtype=np.int64) * cap
+        with _threads(plane.size, n) as lanes:
+            status, lengths = coder.code_strips(plane, sh, k, out, starts, starts + cap, False,
+                                                _IDENTITY, lanes, coder.SQUASH, coder.STRETCH,
+                                                coder.RATE)
         if not np.any(status == coder.ERR_OVERFLOW):
-            return [out[s, :lengths[s]].tobytes() for s in range(len(lengths))]
+            return [out[s * cap:s * cap + lengths[s]].tobytes() for s in range(n)]
     raise RuntimeError("fkm encoder: coded strip exceeds its worst-case size")
 
 
@@ -155,11 +160,12 @@ def decode(data: bytes, *, max_pixels: int = MAX_PIXELS) -> PaletteImage:
     # The kernel shares one body with the encoder, which writes to its buffer: give it a
     # private writable copy of the file.
     buf = np.frombuffer(bytearray(data), dtype=np.uint8)
-    perm = lay.permutation if lay.permutation is not None else np.arange(lay.n_colors, dtype=np.uint8)
+    perm = lay.permutation if lay.permutation is not None else _IDENTITY
+    plane = np.zeros((lay.height, lay.width), dtype=np.uint8)
     with _threads(lay.width * lay.height, lay.n_strips) as lanes:
-        plane, status, where = coder.decode_strips(
-            buf, lay.offsets, lay.lengths, lay.height, lay.width, lay.strip_height,
-            lay.n_colors, perm, lanes, coder.SQUASH, coder.STRETCH, coder.RATE)
+        status, where = coder.code_strips(
+            plane, lay.strip_height, lay.n_colors, buf, lay.offsets, lay.offsets + lay.lengths,
+            True, perm, lanes, coder.SQUASH, coder.STRETCH, coder.RATE)
     for s in range(lay.n_strips):
         if status[s] == coder.ERR_INDEX:
             y, x = divmod(int(where[s]), lay.width)

@@ -308,53 +308,34 @@ def _code_strip(plane, y0, y1, k, buf, start, end, decode,
 
 
 @njit(cache=True, parallel=True)
-def encode_strips(plane, strip_h, k, cap, lanes, squash, stretch, rate):
-    """Code every strip into its own buffer row; returns (status, lengths) per strip.
+def code_strips(plane, strip_h, k, buf, starts, ends, decode, perm, lanes, squash, stretch, rate):
+    """Encode or decode every strip of ``plane``; strip s uses buf[starts[s]:ends[s]].
 
-    Lane t codes strips t, t + lanes, ...: neighbouring strips cost about the same, so
+    One kernel for both directions, so a cold start compiles the parallel loop once.
+    Encoding: ``plane`` holds the symbols, each strip gets its own slice of ``buf``;
+    returns (status, bytes written) per strip. Decoding: ``plane`` is filled strip by strip
+    (the container has bounds-checked starts/ends against the file) and each finished strip
+    is mapped through ``perm`` (symbol -> palette index); returns (status, bytes consumed
+    or, for ERR_INDEX, the flat pixel position).
+
+    Lane t handles strips t, t + lanes, ...: neighbouring strips cost about the same, so
     interleaving balances the threads better than contiguous chunks (sky above, detail
     below).
     """
-    h = plane.shape[0]
-    n = (h + strip_h - 1) // strip_h
-    out = np.empty((n, cap), dtype=np.uint8)
+    h, w = plane.shape
+    n = starts.shape[0]
     status = np.zeros(n, dtype=np.int64)
-    lengths = np.zeros(n, dtype=np.int64)
+    value = np.zeros(n, dtype=np.int64)
     for t in prange(lanes):
         for s in range(t, n, lanes):
             y0 = s * strip_h
             y1 = min(h, y0 + strip_h)
-            row = out[s]
-            r, ln = _code_strip(plane, y0, y1, k, row, 0, cap, False,
-                                squash, stretch, rate)
+            r, v = _code_strip(plane, y0, y1, k, buf, starts[s], ends[s], decode,
+                               squash, stretch, rate)
             status[s] = r
-            lengths[s] = ln
-    return out, status, lengths
-
-
-@njit(cache=True, parallel=True)
-def decode_strips(buf, offsets, lengths, h, w, strip_h, k, perm, lanes, squash, stretch, rate):
-    """Decode strips (already bounds-checked by the container) into a new (h, w) plane.
-
-    Strips are interleaved over ``lanes`` as in encode_strips. Each strip is decoded in
-    coding-symbol order (its contexts need them), then mapped
-    through ``perm`` (symbol -> palette index, length k) once the whole strip is done.
-    """
-    plane = np.zeros((h, w), dtype=np.uint8)
-    n = offsets.shape[0]
-    status = np.zeros(n, dtype=np.int64)
-    where = np.zeros(n, dtype=np.int64)
-    for t in prange(lanes):
-        for s in range(t, n, lanes):
-            y0 = s * strip_h
-            y1 = min(h, y0 + strip_h)
-            start = offsets[s]
-            r, v = _code_strip(plane, y0, y1, k, buf, start,
-                               start + lengths[s], True, squash, stretch, rate)
-            status[s] = r
-            where[s] = v
-            if r == OK:
+            value[s] = v
+            if decode and r == OK:
                 for yy in range(y0, y1):
                     for xx in range(w):
                         plane[yy, xx] = perm[plane[yy, xx]]
-    return plane, status, where
+    return status, value
