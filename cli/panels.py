@@ -42,7 +42,10 @@ def compose(panels: list[tuple[np.ndarray, str]], *, panel_width: int = PANEL_WI
     caption_h = font_px * 2
     cols = len(panels) if len(panels) <= 3 else math.ceil(math.sqrt(len(panels)))
     rows = math.ceil(len(panels) / cols)
-    cell_w, cell_h = size[0], size[1] + caption_h
+    measure = ImageDraw.Draw(Image.new("RGB", (1, 1)))
+    # A small picture gets a cell as wide as its caption, so captions never overlap.
+    text_w = max(math.ceil(measure.textlength(caption, font=font)) for _, caption in panels)
+    cell_w, cell_h = max(size[0], text_w), size[1] + caption_h
     sheet = Image.new("RGB", (cols * cell_w + (cols + 1) * _GAP, rows * cell_h + (rows + 1) * _GAP),
                       "white")
     draw = ImageDraw.Draw(sheet)

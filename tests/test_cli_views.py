@@ -36,14 +36,17 @@ def test_compare_draws_original_and_each_k(tmp_path, small_photo, monkeypatch):
     assert result.exit_code == 0, result.output
     sheet = read_image(tmp_path / "compare.png")  # the documented default name
     image = read_image(small_photo)
-    # One row of three 160x100 panels, each with a caption band below.
+    # One row of three cells, each a 160x100 panel (at least as wide as its caption) with
+    # the caption below.
     gap = panels._GAP
-    assert sheet.shape[1] == 3 * 160 + 4 * gap
+    cell = (sheet.shape[1] - 4 * gap) / 3
+    assert cell == int(cell) and cell >= 160
+    cell = int(cell)
     assert sheet.shape[0] > 100 + 2 * gap
     np.testing.assert_array_equal(sheet[gap:gap + 100, gap:gap + 160], image)
     for n, k in enumerate((3, 9), start=1):
         q = fastkm.quantize(image, k, seed=0)
-        x = gap + n * (160 + gap)
+        x = gap + n * (cell + gap)
         np.testing.assert_array_equal(sheet[gap:gap + 100, x:x + 160], q.to_image())
         row = next(line for line in result.stdout.splitlines() if line.strip().startswith(str(k)))
         assert f"{metrics.psnr(image, q.to_image()):.2f}" in row
@@ -63,11 +66,33 @@ def test_compare_reduces_wide_panels_but_measures_the_full_image(tmp_path, rng):
     assert f"{encoded_size(q):,}" in result.stdout
 
 
+def test_compare_small_pictures_get_cells_as_wide_as_their_captions(tmp_path, rng):
+    from PIL import Image
+
+    tiny = tmp_path / "tiny.png"
+    rgba = rng.integers(0, 256, size=(12, 20, 4), dtype=np.uint8)
+    Image.fromarray(rgba).save(tiny)
+    result = run("compare", tiny, "-k", 2, "-k", 5, "-o", tmp_path / "t.png", "-q")
+    assert result.exit_code == 0, result.output
+    sheet = read_image(tmp_path / "t.png")
+    assert sheet.shape[2] == 3  # alpha is shown over a checkerboard, not stored
+    assert sheet.shape[1] > 3 * 100, "three captions side by side need more than 3 x 20 px"
+
+
 def test_compare_lays_many_panels_out_in_a_grid(tmp_path, small_photo):
     result = run("compare", small_photo, "-k", 2, "-k", 3, "-k", 4, "-o", tmp_path / "g.png", "-q")
     assert result.exit_code == 0 and result.stdout == ""
     sheet = read_image(tmp_path / "g.png")
-    assert sheet.shape[1] == 2 * 160 + 3 * panels._GAP  # 4 panels: 2 x 2
+    gap = panels._GAP
+    cell = (sheet.shape[1] - 3 * gap) // 2  # 4 panels: 2 x 2
+    assert sheet.shape[1] == 2 * cell + 3 * gap and cell >= 160
+    cell_h = (sheet.shape[0] - 3 * gap) // 2
+    image = read_image(small_photo)
+    np.testing.assert_array_equal(sheet[gap:gap + 100, gap:gap + 160], image)
+    # K = 4 is the fourth panel: second row, second column.
+    y, x = 2 * gap + cell_h, 2 * gap + cell
+    np.testing.assert_array_equal(sheet[y:y + 100, x:x + 160],
+                                  fastkm.quantize(image, 4, seed=0).to_image())
 
 
 def test_compare_refuses_existing_output_and_bad_k(tmp_path, small_photo):
