@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numbers
 import time
+import warnings
 from dataclasses import dataclass, field
 
 import numba
@@ -23,9 +24,10 @@ MAX_COLORS = 256
 # Images with at least 1/_DENSE_FRACTION as many pixels as possible colours are counted in a
 # dense table; smaller ones by sorting.
 _DENSE_FRACTION = 16
-# Seeding runs on the colours cut to this many bits per channel (at most 2**15 weighted
-# points for RGB): k-means++ costs K passes over its data, which on every distinct colour
-# of a photo would cost more than all the Lloyd iterations that follow.
+# k-means++ costs K passes over its data: past this many distinct colours it would cost more
+# than all the Lloyd iterations that follow, so seeding moves to the colours cut to
+# _SEED_BITS bits per channel (at most 2**15 weighted points for RGB).
+_SEED_MAX_POINTS = 1 << 16
 _SEED_BITS = 5
 
 
@@ -82,15 +84,15 @@ def color_histogram(pixels):
         # Few pixels: sorting them beats clearing and scanning a 2**24-entry table.
         keys, counts = np.unique(histogram.pack_keys(pixels), return_counts=True)
         return histogram.unpack_keys(keys, n_channels), counts, keys, None
-    packed = pixels.view(np.uint32).ravel()
+    # Big-endian keys sort like the colours themselves, as the RGB keys do.
+    packed = np.ascontiguousarray(pixels).view(">u4").ravel()
     keys, inverse, counts = np.unique(packed, return_inverse=True, return_counts=True)
     colors = keys.view(np.uint8).reshape(-1, 4)
     return colors, counts, keys, inverse
 
 
-def _seed_centers(colors, counts, n_colors, init, n_init, seed):
-    """Starting centres from the weighted histogram of colours cut to ``_SEED_BITS`` bits,
-    refined there by Lloyd: cheap, and close enough that few full iterations remain."""
+def _coarse_histogram(colors, counts):
+    """The weighted histogram of colours cut to ``_SEED_BITS`` bits: cell means and weights."""
     shift = 8 - _SEED_BITS
     coarse = (colors >> shift).astype(np.int64)
     cell = np.zeros(len(colors), dtype=np.int64)
@@ -100,22 +102,47 @@ def _seed_centers(colors, counts, n_colors, init, n_init, seed):
     weight = np.bincount(where, weights=counts, minlength=len(cells))
     mean = np.stack([np.bincount(where, weights=counts * colors[:, ch], minlength=len(cells))
                      for ch in range(colors.shape[1])], axis=1) / weight[:, None]
-    if len(cells) <= n_colors:
-        # Too few cells to seed from: start from the most frequent distinct colours.
-        return colors[np.argsort(-counts, kind="stable")[:n_colors]].astype(np.float64)
-    km = KMeans(n_colors, init=init, n_init=n_init, max_iter=100, tol=1e-4, random_state=seed)
-    return km.fit(mean, sample_weight=weight).cluster_centers_.astype(np.float64)
+    return mean, weight
 
 
-def quantize(image, n_colors=16, *, init="k-means++", n_init=1, max_iter=300, tol=1e-4,
+def _fit_seeded(data, weights, colors, n_colors, init, n_init, max_iter, tol, seed):
+    """``n_init`` seeded runs of weighted k-means on the distinct colours; the lowest
+    inertia wins. Seeding is k-means++ (or random) on the distinct colours themselves while
+    they are few enough, the same draw as on every pixel; past ``_SEED_MAX_POINTS`` it runs
+    on the coarse histogram and is refined there by Lloyd first, which is cheap."""
+    rng = np.random.default_rng(seed)
+    coarse = None
+    if len(data) > _SEED_MAX_POINTS:
+        coarse = _coarse_histogram(colors, weights)
+    best = None
+    for _ in range(n_init):
+        if coarse is None:
+            start = init
+        elif len(coarse[0]) <= n_colors:
+            order = np.argsort(-weights, kind="stable")[:n_colors]
+            start = data[order].astype(np.float64)
+        else:
+            start = KMeans(n_colors, init=init, max_iter=100, tol=tol, random_state=rng) \
+                .fit(coarse[0], sample_weight=coarse[1])._centers64
+        km = KMeans(n_colors, init=start, max_iter=max_iter, tol=tol, random_state=rng)
+        with warnings.catch_warnings():
+            # Duplicate colours are the norm here: an empty cluster is not news.
+            warnings.simplefilter("ignore", RuntimeWarning)
+            km.fit(data, sample_weight=weights)
+        if best is None or km.inertia_ < best.inertia_:
+            best = km
+    return best
+
+
+def quantize(image, n_colors=16, *, init="k-means++", n_init=3, max_iter=300, tol=1e-4,
              seed=None) -> Quantized:
     """Reduce ``image`` to a palette of ``n_colors`` colours by k-means.
 
     ``image`` is (H, W) or (H, W, C) uint8, C in (1, 3, 4); alpha, when present, is
-    clustered as a fourth channel. ``init`` is "k-means++" or "random" (seeded on a 15-bit
-    histogram, see ``_SEED_BITS``) or an explicit (K, C) array of starting centres, in which
-    case the result is exactly that of ``KMeans(init=array)`` on every pixel. ``n_init``,
-    ``max_iter`` and ``tol`` are KMeans's. With no more distinct colours than ``n_colors``
+    clustered as a fourth channel. ``init`` is "k-means++" or "random", drawn ``n_init``
+    times (the run of lowest inertia is kept; see ``_fit_seeded``), or an explicit (K, C)
+    array of starting centres, in which case the result is exactly that of
+    ``KMeans(init=array)`` on every pixel. ``max_iter`` and ``tol`` are KMeans's. With no more distinct colours than ``n_colors``
     the palette is exactly those colours and the result is lossless.
     """
     t0 = time.perf_counter()
@@ -135,14 +162,19 @@ def quantize(image, n_colors=16, *, init="k-means++", n_init=1, max_iter=300, to
         data = colors.astype(np.float32)
         weights = counts.astype(np.float64)
         if isinstance(init, str):
-            start = _seed_centers(colors, weights, n_colors, init, n_init, seed)
+            if init not in ("k-means++", "random"):
+                raise ValueError(f"init must be 'k-means++', 'random' or an array, got {init!r}")
+            if isinstance(n_init, bool) or not isinstance(n_init, numbers.Integral) or n_init < 1:
+                raise ValueError(f"n_init must be an integer >= 1, got {n_init!r}")
+            km = _fit_seeded(data, weights, colors, n_colors, init, int(n_init), max_iter,
+                             tol, seed)
         else:
             start = _check_data(init, "init")
             if start.shape != (n_colors, n_channels):
                 raise ValueError(f"init must have shape (n_colors, channels) = "
                                  f"({n_colors}, {n_channels}), got {start.shape}")
-        km = KMeans(n_colors, init=start, n_init=1, max_iter=max_iter, tol=tol,
-                    random_state=seed).fit(data, sample_weight=weights)
+            km = KMeans(n_colors, init=start, max_iter=max_iter, tol=tol) \
+                .fit(data, sample_weight=weights)
         centers = km._centers64
         n_iter = km.n_iter_
         palette = np.clip(np.rint(centers), 0, 255).astype(np.uint8)

@@ -1,0 +1,137 @@
+"""quantize: exact k-means on the histogram equals k-means on every pixel."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+import fastkm
+from fastkm import kernels
+from fastkm.quantize import color_histogram
+
+
+def photo(photo_dir, name="path-640.jpg"):
+    import imageio.v3 as iio
+    return iio.imread(photo_dir / name)
+
+
+def pixel_labels(pixels, centers):
+    labels = np.empty(len(pixels), np.int32)
+    kernels.assign(np.ascontiguousarray(pixels, dtype=np.float64), centers, labels,
+                   np.empty(len(pixels)))
+    return labels
+
+
+@pytest.mark.parametrize("k", [4, 16, 64])
+def test_histogram_kmeans_equals_kmeans_on_every_pixel(demo_photo, k):
+    import imageio.v3 as iio
+    img = iio.imread(demo_photo)[100:260, 200:400]
+    pixels = img.reshape(-1, 3).astype(np.float64)
+    start = pixels[np.random.default_rng(k).choice(len(pixels), k, replace=False)]
+    q = fastkm.quantize(img, k, init=start, tol=0)
+    km = fastkm.KMeans(k, init=start, tol=0).fit(pixels)
+    np.testing.assert_allclose(q.centers, km.cluster_centers_, rtol=1e-12, atol=1e-10)
+    assert q.n_iter == km.n_iter_
+    np.testing.assert_array_equal(pixel_labels(pixels, q.centers), km.labels_)
+
+
+@pytest.mark.parametrize("shape", [(40, 30), (40, 30, 1), (40, 30, 3), (40, 30, 4)])
+def test_result_is_consistent(shape):
+    rng = np.random.default_rng(0)
+    img = rng.integers(0, 256, size=shape, dtype=np.uint8)
+    q = fastkm.quantize(img, 8, seed=0)
+    c = 1 if len(shape) == 2 else shape[2]
+    assert q.palette.shape == (8, c) and q.palette.dtype == np.uint8
+    assert q.indices.shape == shape[:2] and q.indices.dtype == np.uint8
+    out = q.to_image().astype(np.float64)
+    ref = img.reshape(shape[0], shape[1], c).astype(np.float64)
+    assert q.mse == pytest.approx(((out - ref) ** 2).mean(), rel=1e-12)
+    assert q.psnr == pytest.approx(10 * np.log10(255 ** 2 / q.mse), rel=1e-12)
+    # Every pixel gets its nearest palette entry (ties to the lowest index).
+    pal = q.palette.astype(np.float64)
+    d2 = ((ref.reshape(-1, c)[:, None, :] - pal[None]) ** 2).sum(-1)
+    np.testing.assert_array_equal(q.indices.ravel(), d2.argmin(axis=1))
+    assert q.n_distinct == len(np.unique(img.reshape(-1, c), axis=0))
+
+
+@settings(max_examples=60, deadline=None)
+@given(img=arrays(np.uint8, st.tuples(st.integers(1, 12), st.integers(1, 12), st.sampled_from([1, 3, 4])),
+                  elements=st.sampled_from([0, 7, 128, 255])),
+       k=st.integers(1, 256))
+def test_few_colours_are_kept_exactly(img, k):
+    distinct = np.unique(img.reshape(-1, img.shape[2]), axis=0)
+    q = fastkm.quantize(img, k, seed=1)
+    if len(distinct) <= k:
+        np.testing.assert_array_equal(q.to_image(), img)
+        assert q.mse == 0.0 and q.psnr == float("inf")
+        assert len(q.palette) == len(distinct)
+    else:
+        assert len(q.palette) == k
+        assert q.mse > 0
+
+
+@settings(max_examples=60, deadline=None)
+@given(arrays(np.uint8, st.tuples(st.integers(1, 40), st.sampled_from([1, 3, 4])),
+              elements=st.integers(0, 255)))
+def test_color_histogram_matches_numpy_unique(pixels):
+    colors, counts, _, inverse = color_histogram(np.ascontiguousarray(pixels))
+    ref, ref_counts = np.unique(pixels, axis=0, return_counts=True)
+    np.testing.assert_array_equal(colors, ref)
+    np.testing.assert_array_equal(counts, ref_counts)
+    if inverse is not None:
+        np.testing.assert_array_equal(colors[inverse.ravel()], pixels)
+
+
+def test_dense_histogram_path_on_a_large_image():
+    rng = np.random.default_rng(3)
+    img = rng.integers(0, 256, size=(1100, 1000, 3), dtype=np.uint8)
+    img[:, :, 0] //= 8  # a skewed key range, so the key slices get unequal work
+    colors, counts, _, _ = color_histogram(img.reshape(-1, 3))
+    ref, ref_counts = np.unique(img.reshape(-1, 3), axis=0, return_counts=True)
+    np.testing.assert_array_equal(colors, ref)
+    np.testing.assert_array_equal(counts, ref_counts)
+
+
+def test_same_seed_same_palette(demo_photo):
+    import imageio.v3 as iio
+    img = iio.imread(demo_photo)
+    a = fastkm.quantize(img, 16, seed=3)
+    b = fastkm.quantize(img, 16, seed=3)
+    np.testing.assert_array_equal(a.palette, b.palette)
+    np.testing.assert_array_equal(a.indices, b.indices)
+
+
+@pytest.mark.parametrize("name", ["kite.jpg", "colorfulcups.jpg"])
+def test_quality_not_worse_than_kmeans_on_every_pixel(photo_dir, name):
+    """Seeding on the 15-bit histogram must not cost quality against k-means++ run on the
+    pixels themselves (a 4x-subsampled photo keeps this quick)."""
+    img = photo(photo_dir, name)[::4, ::4]
+    pixels = img.reshape(-1, 3).astype(np.float64)
+    ours = np.mean([fastkm.quantize(img, 32, seed=s).mse for s in range(3)])
+    ref = []
+    for s in range(3):
+        km = fastkm.KMeans(32, random_state=s).fit(pixels)
+        pal = np.clip(np.rint(km.cluster_centers_), 0, 255)
+        ref.append(((pixels - pal[pixel_labels(pixels, pal)]) ** 2).mean())
+    assert ours <= np.mean(ref) * 1.01
+
+
+@pytest.mark.parametrize("image,k,message", [
+    (np.zeros((4, 4), np.float32), 2, "image must be a uint8 array, got dtype float32"),
+    (np.zeros((4, 4, 2), np.uint8), 2, r"image must have shape \(H, W\) or \(H, W, C\) with C in \(1, 3, 4\), got \(4, 4, 2\)"),
+    (np.zeros((0, 4, 3), np.uint8), 2, r"image is empty: shape \(0, 4, 3\)"),
+    (np.zeros(5, np.uint8), 2, r"got \(5,\)"),
+    (np.zeros((4, 4, 3), np.uint8), 0, "n_colors must be an integer from 1 to 256, got 0"),
+    (np.zeros((4, 4, 3), np.uint8), 257, "n_colors must be an integer from 1 to 256, got 257"),
+    (np.zeros((4, 4, 3), np.uint8), 100000, "n_colors must be an integer from 1 to 256, got 100000"),
+])
+def test_invalid_input(image, k, message):
+    with pytest.raises(ValueError, match=message):
+        fastkm.quantize(image, k)
+
+
+def test_bad_explicit_init_shape():
+    img = np.random.default_rng(0).integers(0, 256, (10, 10, 3), dtype=np.uint8)
+    with pytest.raises(ValueError, match=r"init must have shape \(n_colors, channels\) = \(4, 3\), got \(4, 2\)"):
+        fastkm.quantize(img, 4, init=np.zeros((4, 2)))
