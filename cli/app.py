@@ -111,11 +111,22 @@ def _check_input(path: Path) -> None:
         raise CliError(f"{path}: is a folder, not a file")
 
 
-def _quantize(image, k: int, *, init: str = "k-means++", n_init: int = 1, max_iter: int = 300,
-              tol: float = 1e-4, seed: int = 0):
+def _quantize(image, k: int, **options):
     from fastkm import quantize
 
-    return quantize(image, k, init=init, n_init=n_init, max_iter=max_iter, tol=tol, seed=seed)
+    return quantize(image, k, **options)
+
+
+def _library_defaults() -> dict:
+    """fastkm.quantize's own defaults, so that the CLI never drifts from the library."""
+    import inspect
+
+    from fastkm.quantize import quantize
+
+    return {name: p.default for name, p in inspect.signature(quantize).parameters.items()}
+
+
+FIT = _library_defaults()
 
 
 def _measured(image, q, data: bytes, seconds: float, output: str = "") -> report.Result:
@@ -147,10 +158,13 @@ def compress(
         "--out-dir", metavar="DIR", help="Folder for the outputs, named after the inputs.")] = None,
     fmt: Annotated[Optional[Format], typer.Option(
         "--format", help="Format when the name is derived from the input [default: fkm].")] = None,
-    init: Annotated[Init, typer.Option("--init", help="Seeding of the centres.")] = Init.kmeanspp,
-    n_init: Annotated[int, typer.Option("--n-init", help="Restarts; the best is kept.")] = 1,
-    max_iter: Annotated[int, typer.Option("--max-iter", help="Iteration limit per run.")] = 300,
-    tol: Annotated[float, typer.Option("--tol", help="Convergence tolerance.")] = 1e-4,
+    init: Annotated[Init, typer.Option("--init", help="Seeding of the centres.")] =
+        Init(FIT["init"]),
+    n_init: Annotated[int, typer.Option("--n-init", help="Seedings tried; the best is kept.")] =
+        FIT["n_init"],
+    max_iter: Annotated[int, typer.Option("--max-iter", help="Iteration limit per run.")] =
+        FIT["max_iter"],
+    tol: Annotated[float, typer.Option("--tol", help="Convergence tolerance.")] = FIT["tol"],
     seed: Seed = 0,
     force: Force = False,
     quiet: Quiet = False,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 
@@ -24,6 +25,7 @@ def run(*args: object):
     return CliRunner().invoke(app, [str(a) for a in args])
 
 
+@functools.lru_cache(maxsize=None)
 def quantized(path, k: int):
     return fastkm.quantize(read_image(path), k, seed=0)
 
