@@ -194,7 +194,8 @@ def compress(
         _check_k(colors)
         _check_fit(n_init, max_iter, tol)
         if out_dir is not None and not out_dir.is_dir():
-            raise CliError(f"--out-dir: folder {out_dir} does not exist")
+            what = "is not a folder" if out_dir.exists() else "does not exist"
+            raise CliError(f"--out-dir: {out_dir} {what}")
         targets = outputs.plan_outputs(inputs, output, out_dir, fmt.value if fmt else None)
         outputs.check_outputs(targets, force)
         if any(outputs.format_of(t) == "fkm" for t in targets):
@@ -230,9 +231,14 @@ def _compress_one(source: Path, target: Path, k: int, init: str, n_init: int, ma
 
     start = time.perf_counter()
     _check_input(source)
+    if source.suffix.lower() == ".fkm":
+        raise CliError(f"{source}: is a .fkm file already (fastkm decode turns it into a PNG)")
     image = read_image(source)
+    fmt = outputs.format_of(target)
+    if fmt == "fkm":
+        outputs.check_fkm_size(source, image.shape[0], image.shape[1])
     q = _quantize(image, k, init=init, n_init=n_init, max_iter=max_iter, tol=tol, seed=seed)
-    data = outputs.encode(q, outputs.format_of(target))
+    data = outputs.encode(q, fmt)
     outputs.write(target, data, force=force)
     return _measured(image, q, data, time.perf_counter() - start, str(target))
 

@@ -66,6 +66,14 @@ def codec() -> ModuleType:
     return module
 
 
+def check_fkm_size(source: Path, height: int, width: int) -> None:
+    """Refuse, before quantizing, a picture too large for the .fkm format."""
+    limit = getattr(codec(), "MAX_PIXELS", None)
+    if limit is not None and height * width > limit:
+        raise CliError(f"{source}: {width}x{height} = {height * width:,} pixels is more than "
+                       f"a .fkm file holds ({limit:,}); write a .png instead")
+
+
 def encode(image: PaletteImage, fmt: str) -> bytes:
     """The bytes of ``image`` in ``fmt`` ("fkm" or palette "png")."""
     if fmt == "fkm":

@@ -155,3 +155,18 @@ def test_grey_and_rgba_inputs_round_trip_through_fkm_and_png(tmp_path, rng, chan
     np.testing.assert_array_equal(read_image(tmp_path / "d.png"), want)
     np.testing.assert_array_equal(read_image(tmp_path / "q.png"), want)
     assert codec.load(tmp_path / "q.fkm").channels == channels
+
+
+def test_picture_too_large_for_fkm_is_refused_before_quantizing(tmp_path, small_photo,
+                                                                monkeypatch):
+    monkeypatch.setattr(codec, "MAX_PIXELS", 160 * 100 - 1)
+    called = []
+    monkeypatch.setattr(fastkm, "quantize", lambda *a, **k: called.append(1))
+    line = one_error_line(run("compress", small_photo, "-k", 4, "-o", tmp_path / "big.fkm"))
+    assert "160x100 = 16,000 pixels is more than a .fkm file holds (15,999)" in line
+    assert called == [] and os.listdir(tmp_path) == []
+
+
+def test_compressing_an_fkm_file_points_to_decode(fkm_file, tmp_path):
+    line = one_error_line(run("compress", fkm_file, "-k", 4, "-o", tmp_path / "x.png"))
+    assert "is a .fkm file already" in line and "fastkm decode" in line
