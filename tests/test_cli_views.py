@@ -53,11 +53,11 @@ def test_compare_draws_original_and_each_k(tmp_path, small_photo, monkeypatch):
         assert f"{encoded_size(q):,}" in row
 
 
-def test_compare_reduces_wide_panels_but_measures_the_full_image(tmp_path, rng):
+def test_compare_reduces_wide_panels_but_measures_the_full_image(tmp_path, small_photo):
     from PIL import Image
 
     wide = tmp_path / "wide.png"
-    Image.fromarray(rng.integers(0, 256, size=(50, 1000, 3), dtype=np.uint8)).save(wide)
+    Image.fromarray(np.tile(read_image(small_photo)[:50], (1, 7, 1))).save(wide)  # 1120x50
     result = run("compare", wide, "-k", 2, "-o", tmp_path / "c.png")
     assert result.exit_code == 0, result.output
     sheet = read_image(tmp_path / "c.png")
