@@ -232,9 +232,9 @@ def _read_16bit_colour(path: Path) -> np.ndarray:
             return np.asarray(im)
 
     with Image.open(path) as im:
-        grey_alpha = all(_rawmode(t).startswith("LA;16") for t in im.tile)
+        grey_alpha = all(_rawmode(t) == "LA;16B" for t in im.tile)
     if grey_alpha:
-        planes = decode({"LA;16B": "RGBA", "LA;16L": "ABGR"}).astype(np.uint16)
+        planes = decode({"LA;16B": "RGBA"}).astype(np.uint16)
         grey = reduce_16_to_8(planes[..., 0] * 256 + planes[..., 1])
         alpha = reduce_16_to_8(planes[..., 2] * 256 + planes[..., 3])
         return np.ascontiguousarray(np.stack([grey, grey, grey, alpha], axis=-1))
