@@ -61,6 +61,30 @@ def write_png16(path, array: np.ndarray) -> None:
                 + chunk(b"IDAT", zlib.compress(b"".join(out))) + chunk(b"IEND", b""))
 
 
+def write_tiff16(path, array: np.ndarray) -> None:
+    """A baseline uncompressed little-endian TIFF with 16-bit RGB or RGBA samples, by hand."""
+    a = np.asarray(array, dtype="<u2")
+    h, w, c = a.shape
+    pixels = a.tobytes()
+    n_tags = 10 + (c == 4)
+    bps_offset = 8 + 2 + 12 * n_tags + 4
+    data_offset = bps_offset + 2 * c
+
+    def tag(code, kind, count, value):
+        if kind == 3 and count == 1:  # one SHORT, stored left-justified in the value field
+            return struct.pack("<HHIHH", code, kind, count, value, 0)
+        return struct.pack("<HHII", code, kind, count, value)
+
+    tags = [tag(256, 4, 1, w), tag(257, 4, 1, h), tag(258, 3, c, bps_offset),
+            tag(259, 3, 1, 1), tag(262, 3, 1, 2), tag(273, 4, 1, data_offset),
+            tag(277, 3, 1, c), tag(278, 4, 1, h), tag(279, 4, 1, len(pixels)),
+            tag(284, 3, 1, 1)] + ([tag(338, 3, 1, 2)] if c == 4 else [])
+    tags.sort(key=lambda t: struct.unpack("<H", t[:2])[0])
+    with open(path, "wb") as f:
+        f.write(b"II*\x00" + struct.pack("<IH", 8, len(tags)) + b"".join(tags)
+                + b"\x00" * 4 + struct.pack(f"<{c}H", *[16] * c) + pixels)
+
+
 def pil_save(path, array_or_image, **kwargs):
     im = array_or_image if isinstance(array_or_image, Image.Image) else Image.fromarray(array_or_image)
     im.save(path, **kwargs)
@@ -172,6 +196,15 @@ def test_16bit_grey_tiff_is_rounded(tmp_path, rng):
     path = tmp_path / "g16.tiff"
     Image.frombytes("I;16", (7, 5), v.astype("<u2").tobytes()).save(path)
     np.testing.assert_array_equal(read_image(path), expected_8bit(v))
+
+
+@pytest.mark.parametrize("channels", [3, 4])
+def test_16bit_colour_tiff_is_rounded(tmp_path, rng, channels):
+    v = rng.integers(0, 65536, size=(6, 9, channels), dtype=np.uint16)
+    write_tiff16(tmp_path / "c16.tiff", v)
+    with Image.open(tmp_path / "c16.tiff") as im:
+        assert im.size == (9, 6)  # the hand-made file is a TIFF Pillow reads
+    np.testing.assert_array_equal(read_image(tmp_path / "c16.tiff"), expected_8bit(v))
 
 
 def test_reduce_16_to_8_matches_rounding_on_every_value():
