@@ -116,6 +116,54 @@ def _squash(d, squash):
     return squash[d + 2047]
 
 
+@njit(cache=True, inline="always")
+def _decide(want, s0, sa, sb, m, t_small, t_a, t_b, mix_w, x1, x2, x, pos, end, buf, decode,
+            squash, stretch, rate):
+    """Predict, code and learn one binary decision; returns (bit, x1, x2, x, pos)."""
+    v0 = np.int64(t_small[s0])
+    va = np.int64(t_a[sa])
+    vb = np.int64(t_b[sb])
+    st0 = np.int64(stretch[v0 >> 20])
+    sta = np.int64(stretch[va >> 20])
+    stb = np.int64(stretch[vb >> 20])
+    dot = mix_w[m, 0] * st0 + mix_w[m, 1] * sta + mix_w[m, 2] * stb + mix_w[m, 3] * 256
+    p = np.int64(_squash(dot >> MIXER_SHIFT, squash))
+    if p < 1:
+        p = 1
+    elif p > 4095:
+        p = 4095
+    rng = x2 - x1
+    xmid = x1 + (rng >> 12) * p + (((rng & 4095) * p) >> 12)
+    if decode:
+        bit = np.int64(1) if x <= xmid else np.int64(0)
+    else:
+        bit = want
+    if bit:
+        x2 = xmid
+    else:
+        x1 = xmid + 1
+    while ((x1 ^ x2) & 0xFF000000) == 0:
+        if decode:
+            b = np.int64(0)
+            if pos < end:
+                b = np.int64(buf[pos])
+            x = ((x << 8) & 0xFFFFFFFF) | b
+        elif pos < end:
+            buf[pos] = np.uint8(x2 >> 24)
+        pos += 1
+        x1 = (x1 << 8) & 0xFFFFFFFF
+        x2 = ((x2 << 8) & 0xFFFFFFFF) | 255
+    err = (bit << 12) - p
+    mix_w[m, 0] += (st0 * err) >> MIXER_LR_SHIFT
+    mix_w[m, 1] += (sta * err) >> MIXER_LR_SHIFT
+    mix_w[m, 2] += (stb * err) >> MIXER_LR_SHIFT
+    mix_w[m, 3] += (256 * err) >> MIXER_LR_SHIFT
+    t_small[s0] = _update(v0, bit, rate)
+    t_a[sa] = _update(va, bit, rate)
+    t_b[sb] = _update(vb, bit, rate)
+    return bit, x1, x2, x, pos
+
+
 @njit(cache=True)
 def _code_strip(plane, y0, y1, k, buf, start, end, decode,
                 squash, stretch, rate):
@@ -139,8 +187,6 @@ def _code_strip(plane, y0, y1, k, buf, start, end, decode,
     x2 = np.int64(0xFFFFFFFF)
     x = np.int64(0)
     pos = start
-    cap = end
-    overflow = False
     if decode:
         for _ in range(4):
             b = np.int64(0)
@@ -180,99 +226,37 @@ def _code_strip(plane, y0, y1, k, buf, start, end, decode,
             if not decode:
                 sym = np.int64(plane[yy, xx])
             # Decision sequence: "== W", then "== N" (when N differs from W), then the tree.
-            stage = 0
-            node = 1
-            depth = 0
-            result = -1
             c_wn = wv | (nv << nb)
             c_4 = c_wn | (nwv << (2 * nb)) | (nev << (3 * nb))
             bucket = _slot(c_4, gbits) << (nb + 1)
-            while True:
-                if stage == 0:
-                    want = 1 if sym == wv else 0
-                    s0 = pat | (rb << 8)
-                    ca = ((c_wn | ((pat & 7) << (2 * nb))) << 2) | 1
-                    sb = bucket
-                    mset = pat & 3
-                elif stage == 1:
-                    want = 1 if sym == nv else 0
-                    s0 = 1024 | pat | (rb << 8)
-                    ca = ((c_wn | ((pat & 7) << (2 * nb))) << 2) | 2
-                    sb = bucket + (1 << nb)
-                    mset = 4 + (pat & 3)
-                else:
-                    want = (sym >> (nb - 1 - depth)) & 1
-                    s0 = 2048 + node
-                    ca = ((node | (c_wn << nb)) << 2) | 3
-                    sb = bucket + node
-                    mset = (2 + depth) * 4 + (pat & 3)
-                sa = _slot(ca, abits)
-                v0 = np.int64(t_small[s0])
-                va = np.int64(t_a[sa])
-                vb = np.int64(t_b[sb])
-                st0 = np.int64(stretch[v0 >> 20])
-                sta = np.int64(stretch[va >> 20])
-                stb = np.int64(stretch[vb >> 20])
-                dot = (mix_w[mset, 0] * st0 + mix_w[mset, 1] * sta + mix_w[mset, 2] * stb
-                       + mix_w[mset, 3] * 256)
-                p = np.int64(_squash(dot >> MIXER_SHIFT, squash))
-                if p < 1:
-                    p = 1
-                elif p > 4095:
-                    p = 4095
-
-                # Arithmetic coding of one decision with P(1) = p / 4096.
-                rng = x2 - x1
-                xmid = x1 + (rng >> 12) * p + (((rng & 4095) * p) >> 12)
-                if decode:
-                    bit = 1 if x <= xmid else 0
-                else:
-                    bit = want
-                if bit:
-                    x2 = xmid
-                else:
-                    x1 = xmid + 1
-                while ((x1 ^ x2) & 0xFF000000) == 0:
-                    if decode:
-                        b = np.int64(0)
-                        if pos < end:
-                            b = np.int64(buf[pos])
-                        x = ((x << 8) & 0xFFFFFFFF) | b
-                    else:
-                        if pos < cap:
-                            buf[pos] = np.uint8(x2 >> 24)
-                        else:
-                            overflow = True
-                    pos += 1
-                    x1 = (x1 << 8) & 0xFFFFFFFF
-                    x2 = ((x2 << 8) & 0xFFFFFFFF) | 255
-
-                # Model update.
-                err = (bit << 12) - p
-                mix_w[mset, 0] += (st0 * err) >> MIXER_LR_SHIFT
-                mix_w[mset, 1] += (sta * err) >> MIXER_LR_SHIFT
-                mix_w[mset, 2] += (stb * err) >> MIXER_LR_SHIFT
-                mix_w[mset, 3] += (256 * err) >> MIXER_LR_SHIFT
-                t_small[s0] = _update(v0, bit, rate)
-                t_a[sa] = _update(va, bit, rate)
-                t_b[sb] = _update(vb, bit, rate)
-
-                if stage == 0:
-                    if bit:
-                        result = wv
-                        break
-                    stage = 1 if nv != wv else 2
-                elif stage == 1:
+            c_flag = c_wn | ((pat & 7) << (2 * nb))
+            bit, x1, x2, x, pos = _decide(
+                np.int64(sym == wv), pat | (rb << 8), _slot((c_flag << 2) | 1, abits), bucket,
+                pat & 3, t_small, t_a, t_b, mix_w, x1, x2, x, pos, end, buf, decode,
+                squash, stretch, rate)
+            if bit:
+                result = wv
+            else:
+                result = np.int64(-1)
+                if nv != wv:
+                    bit, x1, x2, x, pos = _decide(
+                        np.int64(sym == nv), 1024 | pat | (rb << 8),
+                        _slot((c_flag << 2) | 2, abits), bucket + (1 << nb), 4 + (pat & 3),
+                        t_small, t_a, t_b, mix_w, x1, x2, x, pos, end, buf, decode,
+                        squash, stretch, rate)
                     if bit:
                         result = nv
-                        break
-                    stage = 2
-                else:
-                    node = (node << 1) | bit
-                    depth += 1
-                    if depth == nb:
-                        result = node - (1 << nb)
-                        break
+                if result < 0:
+                    node = np.int64(1)
+                    c_tree = c_wn << nb
+                    for depth in range(nb):
+                        bit, x1, x2, x, pos = _decide(
+                            (sym >> (nb - 1 - depth)) & 1, 2048 + node,
+                            _slot(((node | c_tree) << 2) | 3, abits), bucket + node,
+                            (2 + depth) * 4 + (pat & 3), t_small, t_a, t_b, mix_w,
+                            x1, x2, x, pos, end, buf, decode, squash, stretch, rate)
+                        node = (node << 1) | bit
+                    result = node - (1 << nb)
             if result == wv:
                 run += 1
             else:
@@ -295,13 +279,12 @@ def _code_strip(plane, y0, y1, k, buf, start, end, decode,
         v = ((x1 + (1 << sh) - 1) >> sh) << sh
         if v <= x2:
             for i in range(nbytes):
-                if pos < cap:
+                if pos < end:
                     buf[pos] = np.uint8((v >> (24 - 8 * i)) & 255)
-                else:
-                    overflow = True
                 pos += 1
             break
-    if overflow:
+    # Bytes past ``end`` were counted but not written: the caller retries with more room.
+    if pos > end:
         return ERR_OVERFLOW, pos - start
     return OK, pos - start
 
