@@ -100,10 +100,9 @@ def _update(v, bit, rate):
     """Move a counter (16-bit probability << 16 | update count) towards the coded bit."""
     pr = v >> 16
     n = v & 0xFFFF
-    target = 65535 if bit else 0
+    target = -bit & 65535
     pr += ((target - pr) * rate[n]) >> 16
-    if n < COUNT_LIMIT:
-        n += 1
+    n += np.int64(n < COUNT_LIMIT)
     return np.uint32((pr << 16) | n)
 
 
