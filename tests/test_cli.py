@@ -260,3 +260,22 @@ def test_installed_script_exit_codes(tmp_path, small_photo):
                            capture_output=True, text=True, timeout=300)
     assert usage.returncode == 2
     assert "Traceback" not in usage.stderr
+
+
+def test_a_failed_write_leaves_nothing_behind(tmp_path, small_photo, monkeypatch):
+    import errno
+
+    from fastkm import fileio
+
+    real_replace = os.replace
+    target = tmp_path / "x.png"
+
+    def full_disk(src, dst):
+        if Path(dst) == target:  # only our output; Numba's cache renames files too
+            raise OSError(errno.ENOSPC, "No space left on device", str(dst))
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(fileio.os, "replace", full_disk)
+    result = run("compress", small_photo, "-k", 4, "-o", tmp_path / "x.png")
+    assert_one_error_line(result, "x.png: no space left on device")
+    assert files_in(tmp_path) == [], "neither the output nor its temporary file may remain"
