@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import numpy as np
@@ -41,3 +42,18 @@ def small_photo(tmp_path_factory, demo_photo) -> Path:
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(12345)
+
+
+@functools.lru_cache(maxsize=None)
+def _quantized(path: Path, k: int):
+    import fastkm
+    from fastkm.images import read_image
+
+    return fastkm.quantize(read_image(path), k, seed=0)
+
+
+@pytest.fixture(scope="session")
+def quantized():
+    """``quantized(path, k)``: what the CLI should produce for a file (library defaults, the
+    CLI's seed 0), computed once per session and shared by the CLI test modules."""
+    return _quantized

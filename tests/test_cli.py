@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import os
 import shutil
 import subprocess
@@ -26,12 +25,6 @@ def run(*args: object):
     return CliRunner().invoke(app, [str(a) for a in args])
 
 
-@functools.lru_cache(maxsize=None)
-def quantized(path: Path, k: int, seed: int = 0):
-    """What the CLI should have produced: the library's defaults, and the CLI's seed 0."""
-    return fastkm.quantize(read_image(path), k, seed=seed)
-
-
 def assert_one_error_line(result, *fragments: str, code: int = 1) -> str:
     assert result.exit_code == code, result.output
     lines = result.stderr.strip().splitlines()
@@ -49,7 +42,7 @@ def files_in(folder: Path) -> list[str]:
 
 # ------------------------------------------------------------------------ success
 
-def test_compress_to_palette_png_is_the_quantized_image(tmp_path, demo_photo):
+def test_compress_to_palette_png_is_the_quantized_image(tmp_path, demo_photo, quantized):
     out = tmp_path / "p.png"
     result = run("compress", demo_photo, "-k", 16, "-o", out)
     assert result.exit_code == 0, result.output
@@ -69,7 +62,7 @@ def test_compress_to_palette_png_is_the_quantized_image(tmp_path, demo_photo):
     assert files_in(tmp_path) == ["p.png"]
 
 
-def test_compress_default_output_is_beside_the_input(tmp_path, small_photo):
+def test_compress_default_output_is_beside_the_input(tmp_path, small_photo, quantized):
     from PIL import Image
 
     source = tmp_path / "pic.bmp"
@@ -82,16 +75,19 @@ def test_compress_default_output_is_beside_the_input(tmp_path, small_photo):
                                   quantized(small_photo, 4).to_image())
 
 
-def test_compress_several_inputs_into_a_folder(tmp_path, small_photo, demo_photo):
+def test_compress_several_inputs_into_a_folder(tmp_path, small_photo, quantized):
+    other = tmp_path / "other.png"
+    shutil.copy(small_photo, other)
     out_dir = tmp_path / "out"
     out_dir.mkdir()
-    result = run("compress", small_photo, demo_photo, "-k", 8, "--out-dir", out_dir,
-                 "--format", "png")
+    result = run("compress", small_photo, other, "-k", 8,
+                 "--out-dir", out_dir, "--format", "png")
     assert result.exit_code == 0, result.output
-    assert files_in(out_dir) == ["path-640.png", "small.png"]
-    np.testing.assert_array_equal(read_image(out_dir / "small.png"),
-                                  quantized(small_photo, 8).to_image())
-    assert "small.png" in result.stdout and "path-640.png" in result.stdout
+    assert files_in(out_dir) == ["other.png", "small.png"]
+    for name in ("other.png", "small.png"):
+        np.testing.assert_array_equal(read_image(out_dir / name),
+                                      quantized(small_photo, 8).to_image())
+        assert name in result.stdout
 
 
 def test_quiet_prints_nothing_on_success(tmp_path, small_photo):
@@ -110,7 +106,7 @@ def test_seed_and_options_reach_the_quantizer(tmp_path, small_photo):
     np.testing.assert_array_equal(read_image(out), q.to_image())
 
 
-def test_force_overwrites(tmp_path, small_photo):
+def test_force_overwrites(tmp_path, small_photo, quantized):
     out = tmp_path / "o.png"
     out.write_bytes(b"old")
     result = run("compress", small_photo, "-k", 4, "-o", out, "--force")
@@ -240,7 +236,7 @@ def _script() -> str:
     return found
 
 
-def test_installed_script_exit_codes(tmp_path, small_photo):
+def test_installed_script_exit_codes(tmp_path, small_photo, quantized):
     script = _script()
     ok = subprocess.run([script, "compress", str(small_photo), "-k", "4", "-o",
                          str(tmp_path / "s.png")], capture_output=True, text=True, timeout=300)

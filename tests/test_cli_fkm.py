@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import os
 import shutil
 
@@ -25,11 +24,6 @@ def run(*args: object):
     return CliRunner().invoke(app, [str(a) for a in args])
 
 
-@functools.lru_cache(maxsize=None)
-def quantized(path, k: int):
-    return fastkm.quantize(read_image(path), k, seed=0)
-
-
 def one_error_line(result) -> str:
     assert result.exit_code == 1, result.output
     lines = result.stderr.strip().splitlines()
@@ -47,14 +41,14 @@ def fkm_file(tmp_path_factory, demo_photo):
     return path
 
 
-def test_compress_writes_the_quantized_image(fkm_file, demo_photo):
+def test_compress_writes_the_quantized_image(fkm_file, demo_photo, quantized):
     q = quantized(demo_photo, 16)
     back = codec.load(fkm_file)
     np.testing.assert_array_equal(back.palette, q.palette)
     np.testing.assert_array_equal(back.indices, q.indices)
 
 
-def test_compress_reports_the_file_size(tmp_path, small_photo):
+def test_compress_reports_the_file_size(tmp_path, small_photo, quantized):
     out = tmp_path / "s.fkm"
     result = run("compress", small_photo, "-k", 8, "-o", out)
     assert result.exit_code == 0, result.output
@@ -62,7 +56,7 @@ def test_compress_reports_the_file_size(tmp_path, small_photo):
     assert len(codec.encode(quantized(small_photo, 8))) == out.stat().st_size
 
 
-def test_default_output_is_fkm_beside_the_input(tmp_path, small_photo):
+def test_default_output_is_fkm_beside_the_input(tmp_path, small_photo, quantized):
     source = tmp_path / "pic.png"
     shutil.copy(small_photo, source)
     result = run("compress", source, "-k", 4, "-q")
@@ -72,7 +66,8 @@ def test_default_output_is_fkm_beside_the_input(tmp_path, small_photo):
                                   quantized(small_photo, 4).to_image())
 
 
-def test_decode_gives_the_quantized_image_bit_exactly(fkm_file, demo_photo, tmp_path):
+def test_decode_gives_the_quantized_image_bit_exactly(fkm_file, demo_photo, tmp_path,
+                                                      quantized):
     out = tmp_path / "back.png"
     result = run("decode", fkm_file, "-o", out)
     assert result.exit_code == 0, result.output
