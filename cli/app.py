@@ -173,7 +173,8 @@ def compress(
     """Quantize images to K colours and write them as .fkm or palette PNG.
 
     Without -o or --out-dir each result goes beside its input, named IN with the extension
-    .fkm (or --format png). The table gives, per input: size, distinct colours, K, PSNR
+    .fkm (or --format png). A .png is a palette PNG (alpha in its tRNS chunk); greyscale
+    results are written as 8-bit greyscale PNG, since a PNG palette is always RGB. The table gives, per input: size, distinct colours, K, PSNR
     against the input, output bytes, bits per pixel, how many times smaller than raw 24-bit
     RGB, and seconds (read, quantize, encode, write).
 
