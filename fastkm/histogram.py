@@ -15,7 +15,7 @@ from numba import njit, prange
 N_KEYS_RGB = 1 << 24
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _key(pixels, p):
     key = 0
     for ch in range(pixels.shape[1]):

@@ -24,7 +24,7 @@ from numba import njit, prange
 CHUNK = 8192
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _sqdist(X, i, centers, k):
     s = 0.0
     for d in range(X.shape[1]):
@@ -113,32 +113,22 @@ def distances_to_labelled(X, centers, labels, dist2):
         dist2[i] = _sqdist(X, i, centers, labels[i])
 
 
-@njit(cache=True)
 def center_geometry(centers):
     """Distances between centres and, for each centre, the others sorted by distance.
 
     Returns ``(cdist, order, half_sep)``: ``cdist`` (K, K) Euclidean distances, ``order[a]``
     all centre indices sorted by distance from centre ``a`` (``a`` itself first), and
-    ``half_sep[a]`` half the distance from ``a`` to its nearest other centre.
+    ``half_sep[a]`` half the distance from ``a`` to its nearest other centre. Plain NumPy:
+    K x K is small, and a compiled sort would cost more to compile than it ever saves.
     """
-    n_clusters = centers.shape[0]
-    cdist = np.zeros((n_clusters, n_clusters))
-    for a in range(n_clusters):
-        for b in range(a + 1, n_clusters):
-            s = 0.0
-            for d in range(centers.shape[1]):
-                t = centers[a, d] - centers[b, d]
-                s += t * t
-            cdist[a, b] = cdist[b, a] = np.sqrt(s)
-    order = np.empty((n_clusters, n_clusters), dtype=np.int32)
-    half_sep = np.full(n_clusters, np.inf)
-    for a in range(n_clusters):
-        # Stable sort keeps ``a`` (distance 0) ahead of any duplicate centre.
-        row = cdist[a].copy()
-        row[a] = -1.0
-        order[a] = np.argsort(row, kind="mergesort").astype(np.int32)
-        if n_clusters > 1:
-            half_sep[a] = 0.5 * cdist[a, order[a, 1]]
+    diff = centers[:, None, :] - centers[None, :, :]
+    cdist = np.sqrt((diff * diff).sum(axis=2))
+    keyed = cdist.copy()
+    np.fill_diagonal(keyed, -1.0)
+    order = np.argsort(keyed, axis=1, kind="stable").astype(np.int32)
+    half_sep = np.full(len(centers), np.inf)
+    if len(centers) > 1:
+        half_sep = 0.5 * cdist[np.arange(len(centers)), order[:, 1]]
     return cdist, order, half_sep
 
 
@@ -192,7 +182,8 @@ def first_pass(X, w, centers, labels, upper, lower):
 
 
 @njit(parallel=True, cache=True)
-def bounded_pass(X, w, centers, labels, upper, lower, shift, margin, accumulate_sums):
+def bounded_pass(X, w, centers, cdist, order, half_sep, labels, upper, lower, shift, margin,
+                 accumulate_sums):
     """One exact Lloyd assignment that skips the distances which cannot change a label.
 
     Hamerly's bounds, with the full search replaced by a scan of the centres in order of their
@@ -203,12 +194,12 @@ def bounded_pass(X, w, centers, labels, upper, lower, shift, margin, accumulate_
     every other old centre; ``shift[k]`` is how far centre ``k`` moved since (zeros if it did
     not). ``margin`` absorbs float rounding in the bounds: a point is skipped only when its
     label is certain by more than ``margin``, so labels equal those of brute-force ``assign``
-    (ties to the lowest index included). Returns ``(sums, weights, n_changed)``; the sums are
-    left at zero when ``accumulate_sums`` is false.
+    (ties to the lowest index included). ``(cdist, order, half_sep)`` is
+    :func:`center_geometry` of ``centers``. Returns ``(sums, weights, n_changed)``; the sums
+    are left at zero when ``accumulate_sums`` is false.
     """
     n, n_dims = X.shape
     n_clusters = centers.shape[0]
-    cdist, order, half_sep = center_geometry(centers)
     # The largest shift bounds how much any "other" centre came closer; for the point whose
     # own centre moved most, the second largest does.
     big1 = -1.0
@@ -408,7 +399,8 @@ def elkan_first_pass(X, w, centers, labels, upper, lower):
 
 
 @njit(parallel=True, cache=True)
-def elkan_pass(X, w, centers, labels, upper, lower, shift, margin, accumulate_sums):
+def elkan_pass(X, w, centers, cdist, order, half_sep, labels, upper, lower, shift, margin,
+               accumulate_sums):
     """One exact Lloyd assignment with Elkan's bounds (one lower bound per point and centre).
 
     Unlike :func:`bounded_pass`, a centre that moves far loosens only its own bounds, which
@@ -418,7 +410,6 @@ def elkan_pass(X, w, centers, labels, upper, lower, shift, margin, accumulate_su
     """
     n, n_dims = X.shape
     n_clusters = centers.shape[0]
-    cdist, order, half_sep = center_geometry(centers)
     n_chunks = (n + CHUNK - 1) // CHUNK
     part_s = np.zeros((n_chunks if accumulate_sums else 0, n_clusters, n_dims))
     part_w = np.zeros((n_chunks if accumulate_sums else 0, n_clusters))

@@ -110,7 +110,8 @@ def lloyd(X, w, centers, *, max_iter, tol, method="hamerly"):
             sums, weights = first(X, w, centers, labels, upper, lower)
             changed = n
         elif method != "lloyd":
-            sums, weights, changed = step(X, w, centers, labels, upper, lower, shift, margin, True)
+            sums, weights, changed = step(X, w, centers, *kernels.center_geometry(centers),
+                                          labels, upper, lower, shift, margin, True)
         else:
             old = labels.copy()
             kernels.assign(X, centers, labels, dist2)
@@ -128,7 +129,8 @@ def lloyd(X, w, centers, *, max_iter, tol, method="hamerly"):
             break
     if not strict:
         if method != "lloyd":
-            step(X, w, centers, labels, upper, lower, shift, margin, False)
+            step(X, w, centers, *kernels.center_geometry(centers), labels, upper, lower, shift,
+                 margin, False)
         else:
             kernels.assign(X, centers, labels, dist2)
     return centers, labels, kernels.inertia(X, w, centers, labels), it + 1

@@ -159,7 +159,8 @@ def quantize(image, n_colors=16, *, init="k-means++", n_init=3, max_iter=300, to
         centers = colors.astype(np.float64)
         index = np.arange(len(colors), dtype=np.uint8)
     else:
-        data = colors.astype(np.float32)
+        # float64 like ordinary KMeans use, so both share one set of compiled kernels.
+        data = colors.astype(np.float64)
         weights = counts.astype(np.float64)
         if isinstance(init, str):
             if init not in ("k-means++", "random"):
