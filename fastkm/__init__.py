@@ -6,4 +6,5 @@ from .palette import PaletteImage
 from .quantize import Quantized, quantize
 
 __version__ = "0.1.0"
-__all__ = ["KMeans", "PaletteImage", "Quantized", "kernels", "quantize"]
+__all__ = ["FkmError", "KMeans", "PaletteImage", "Quantized", "decode", "encode", "kernels", "load",
+           "quantize", "save"]

@@ -106,29 +106,36 @@ def _coarse_histogram(colors, counts):
 
 
 def _fit_seeded(data, weights, colors, n_colors, init, n_init, max_iter, tol, seed):
-    """``n_init`` seeded runs of weighted k-means on the distinct colours; the lowest
-    inertia wins. Seeding is k-means++ (or random) on the distinct colours themselves while
-    they are few enough, the same draw as on every pixel; past ``_SEED_MAX_POINTS`` it runs
-    on the coarse histogram and is refined there by Lloyd first, which is cheap."""
+    """Weighted k-means on the distinct colours from the best of ``n_init`` seedings.
+
+    While the distinct colours are few (``_SEED_MAX_POINTS``), each seeding is k-means++ (or
+    random) on them, the same draw as on every pixel, followed by a full run; the lowest
+    inertia wins. Past that, the seedings run and compete on the coarse histogram, refined
+    there by Lloyd, and only the winner is run on the full histogram.
+    """
+    with warnings.catch_warnings():
+        # Duplicate colours are the norm here: an empty cluster is not news.
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return _best_of_seedings(data, weights, colors, n_colors, init, n_init, max_iter, tol,
+                                 seed)
+
+
+def _best_of_seedings(data, weights, colors, n_colors, init, n_init, max_iter, tol, seed):
     rng = np.random.default_rng(seed)
-    coarse = None
     if len(data) > _SEED_MAX_POINTS:
-        coarse = _coarse_histogram(colors, weights)
-    best = None
-    for _ in range(n_init):
-        if coarse is None:
-            start = init
-        elif len(coarse[0]) <= n_colors:
-            order = np.argsort(-weights, kind="stable")[:n_colors]
-            start = data[order].astype(np.float64)
+        mean, weight = _coarse_histogram(colors, weights)
+        if len(mean) <= n_colors:
+            starts = [data[np.argsort(-weights, kind="stable")[:n_colors]]]
         else:
-            start = KMeans(n_colors, init=init, max_iter=100, tol=tol, random_state=rng) \
-                .fit(coarse[0], sample_weight=coarse[1])._centers64
+            coarse = KMeans(n_colors, init=init, n_init=n_init, max_iter=max_iter, tol=tol,
+                            random_state=rng).fit(mean, sample_weight=weight)
+            starts = [coarse._centers64]
+    else:
+        starts = [init] * n_init
+    best = None
+    for start in starts:
         km = KMeans(n_colors, init=start, max_iter=max_iter, tol=tol, random_state=rng)
-        with warnings.catch_warnings():
-            # Duplicate colours are the norm here: an empty cluster is not news.
-            warnings.simplefilter("ignore", RuntimeWarning)
-            km.fit(data, sample_weight=weights)
+        km.fit(data, sample_weight=weights)
         if best is None or km.inertia_ < best.inertia_:
             best = km
     return best
