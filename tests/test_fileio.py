@@ -1,0 +1,40 @@
+"""Outputs appear whole or not at all."""
+
+import os
+
+import pytest
+
+from fastkm.fileio import OutputExistsError, atomic_output, atomic_write_bytes, check_output_path
+
+
+def test_write_then_rename(tmp_path):
+    target = tmp_path / "out.bin"
+    atomic_write_bytes(target, b"abc")
+    assert target.read_bytes() == b"abc"
+    assert os.listdir(tmp_path) == ["out.bin"]
+
+
+def test_failure_leaves_nothing_and_keeps_the_old_file(tmp_path):
+    target = tmp_path / "out.bin"
+    with pytest.raises(RuntimeError, match="boom"):
+        with atomic_output(target) as tmp:
+            tmp.write_bytes(b"half")
+            raise RuntimeError("boom")
+    assert os.listdir(tmp_path) == []
+    target.write_bytes(b"old")
+    with pytest.raises(RuntimeError):
+        with atomic_output(target) as tmp:
+            tmp.write_bytes(b"new")
+            raise RuntimeError("boom")
+    assert target.read_bytes() == b"old"
+    assert os.listdir(tmp_path) == ["out.bin"]
+
+
+def test_refuses_to_overwrite_and_names_missing_folders(tmp_path):
+    target = tmp_path / "out.bin"
+    target.write_bytes(b"old")
+    with pytest.raises(OutputExistsError, match=r"out.bin: already exists \(use --force to overwrite\)"):
+        atomic_write_bytes(target, b"new", overwrite=False)
+    assert target.read_bytes() == b"old"
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        check_output_path(tmp_path / "missing" / "x.png", overwrite=True)
