@@ -24,6 +24,12 @@ def check_output_path(path: str | os.PathLike, *, overwrite: bool) -> Path:
     return path
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 @contextlib.contextmanager
 def atomic_output(path: str | os.PathLike, *, overwrite: bool = True) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it onto ``path`` only on success.
@@ -34,6 +40,13 @@ def atomic_output(path: str | os.PathLike, *, overwrite: bool = True) -> Iterato
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp" + path.suffix,
                                dir=path.parent if str(path.parent) else ".")
     os.close(fd)
+    # mkstemp creates 0600; the result should get the mode any new file would (or keep the
+    # mode of the file it replaces).
+    try:
+        mode = path.stat().st_mode & 0o7777
+    except FileNotFoundError:
+        mode = 0o666 & ~_umask()
+    os.chmod(tmp, mode)
     try:
         yield Path(tmp)
         os.replace(tmp, path)

@@ -38,3 +38,16 @@ def test_refuses_to_overwrite_and_names_missing_folders(tmp_path):
     assert target.read_bytes() == b"old"
     with pytest.raises(FileNotFoundError, match="does not exist"):
         check_output_path(tmp_path / "missing" / "x.png", overwrite=True)
+
+
+def test_new_files_get_the_usual_mode_and_replaced_files_keep_theirs(tmp_path):
+    target = tmp_path / "out.bin"
+    old = os.umask(0o022)
+    try:
+        atomic_write_bytes(target, b"x")
+        assert target.stat().st_mode & 0o777 == 0o644
+        os.chmod(target, 0o600)
+        atomic_write_bytes(target, b"y")
+        assert target.stat().st_mode & 0o777 == 0o600
+    finally:
+        os.umask(old)
