@@ -151,7 +151,7 @@ def info_view(path, header: dict, file_bytes: int) -> Group:
     fields.add_column(style="bold", no_wrap=True)
     fields.add_column()
     flags = header.get("flags", 0)
-    flag_text = f"0x{flags:02x}" + (" (palette stored in coding order)"
+    flag_text = f"0x{flags:02x}" + (" (permuted: indices are coded in nearest-colour order)"
                                     if header.get("permuted") else "")
     fields.add_row("file", f"{path}  ({file_bytes:,} bytes)")
     fields.add_row("format", f".fkm version {header.get('version')}, coder {header.get('coder')}, "
