@@ -113,19 +113,35 @@ def distances_to_labelled(X, centers, labels, dist2):
         dist2[i] = _sqdist(X, i, centers, labels[i])
 
 
+@njit(cache=True)
+def center_distances(centers):
+    """(K, K) Euclidean distances between centres; -1 on the diagonal so that, sorted, each
+    centre comes first in its own row."""
+    n_clusters, n_dims = centers.shape
+    out = np.empty((n_clusters, n_clusters))
+    for a in range(n_clusters):
+        out[a, a] = -1.0
+        for b in range(a + 1, n_clusters):
+            s = 0.0
+            for d in range(n_dims):
+                t = centers[a, d] - centers[b, d]
+                s += t * t
+            out[a, b] = out[b, a] = np.sqrt(s)
+    return out
+
+
 def center_geometry(centers):
     """Distances between centres and, for each centre, the others sorted by distance.
 
     Returns ``(cdist, order, half_sep)``: ``cdist`` (K, K) Euclidean distances, ``order[a]``
     all centre indices sorted by distance from centre ``a`` (``a`` itself first), and
-    ``half_sep[a]`` half the distance from ``a`` to its nearest other centre. Plain NumPy:
-    K x K is small, and a compiled sort would cost more to compile than it ever saves.
+    ``half_sep[a]`` half the distance from ``a`` to its nearest other centre. The sort is
+    NumPy's: compiling one costs more than it would ever save, and ties may go either way.
     """
-    diff = centers[:, None, :] - centers[None, :, :]
-    cdist = np.sqrt((diff * diff).sum(axis=2))
-    keyed = cdist.copy()
-    np.fill_diagonal(keyed, -1.0)
-    order = np.argsort(keyed, axis=1, kind="stable").astype(np.int32)
+    keyed = center_distances(centers)
+    order = np.argsort(keyed, axis=1).astype(np.int32)
+    cdist = keyed.copy()
+    np.fill_diagonal(cdist, 0.0)
     half_sep = np.full(len(centers), np.inf)
     if len(centers) > 1:
         half_sep = 0.5 * cdist[np.arange(len(centers)), order[:, 1]]
