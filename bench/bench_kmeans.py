@@ -24,6 +24,8 @@ from common import table, timed  # noqa: E402
 CASES = [(1_000_000, 3, 16), (1_000_000, 3, 256), (200_000, 16, 64)]
 QUICK_CASES = [(100_000, 3, 16), (100_000, 3, 64), (20_000, 16, 16)]
 MAX_ITER = 100
+# Median of REPEAT fits for every library: one fit alone swung by 2x between runs here.
+REPEAT = 3
 
 
 def _blobs(n, d, k):
@@ -42,7 +44,7 @@ def _faiss(X, start, max_iter):
     # starting centres: the same problem, in float32.
     km = faiss.Kmeans(X.shape[1], len(start), niter=max_iter, max_points_per_centroid=10**9,
                       seed=0, verbose=False)
-    t, _ = timed(lambda: km.train(X32, init_centroids=start.astype(np.float32)))
+    t, _ = timed(lambda: km.train(X32, init_centroids=start.astype(np.float32)), REPEAT)
     _, labels = km.index.search(X32, 1)
     d2 = ((X - km.centroids[labels[:, 0]].astype(np.float64)) ** 2).sum()
     return t, d2
@@ -56,11 +58,12 @@ def case(n, d, k, max_iter=MAX_ITER):
     X = _blobs(n, d, k)
     start = kmeans_plusplus(X, np.ones(n), k, np.random.default_rng(0))
     fastkm.KMeans(k, init=start[:k], max_iter=2, tol=0).fit(X[: max(k, 2000)])  # compile
-    t_fast, ours = timed(lambda: fastkm.KMeans(k, init=start, max_iter=max_iter, tol=0).fit(X))
+    t_fast, ours = timed(lambda: fastkm.KMeans(k, init=start, max_iter=max_iter, tol=0).fit(X),
+                         REPEAT)
     t_lloyd, lloyd = timed(lambda: SKMeans(k, init=start, n_init=1, max_iter=max_iter, tol=0,
-                                           algorithm="lloyd").fit(X))
+                                           algorithm="lloyd").fit(X), REPEAT)
     t_elkan, elkan = timed(lambda: SKMeans(k, init=start, n_init=1, max_iter=max_iter, tol=0,
-                                           algorithm="elkan").fit(X))
+                                           algorithm="elkan").fit(X), REPEAT)
     faiss_res = _faiss(X, start, max_iter)
     best = min(t_lloyd, t_elkan)
     return {
@@ -119,8 +122,8 @@ def run(quick: bool = False) -> str:
         "## KMeans on blobs: fastkm vs scikit-learn and faiss",
         "",
         f"Blobs from `make_blobs(N, D, centers=K, random_state=0)`, float64; the same k-means++ "
-        f"starting centres for every library; `max_iter={MAX_ITER}`, `tol=0`. Times in seconds "
-        "(one fit each). *ratio* = faster of scikit-learn's lloyd/elkan divided by fastkm. "
+        f"starting centres for every library; `max_iter={MAX_ITER}`, `tol=0`. Times in seconds, "
+        f"median of {REPEAT} fits. *ratio* = faster of scikit-learn's lloyd/elkan divided by fastkm. "
         "*rel. inertia* and *labels differ* compare fastkm with scikit-learn's lloyd; faiss "
         "runs in float32 on all points (max_points_per_centroid raised), for reference.",
         "",

@@ -143,6 +143,18 @@ def _measured(image, q, data: bytes, seconds: float, output: str = "") -> report
                          n_bytes=len(data), seconds=seconds, output=output)
 
 
+def _each_k(image, ks: list[int], seed: int, size_of: str, label: str, quiet: bool):
+    """Quantize ``image`` at each K in turn under one progress bar; yield (K, quantized, row)."""
+    with report.progress(len(ks), label, enabled=not quiet) as bar:
+        for k in ks:
+            report.describe(bar, f"K={k}")
+            start = time.perf_counter()
+            q = _quantize(image, k, seed=seed)
+            data = outputs.encode(q, size_of)
+            yield k, q, _measured(image, q, data, time.perf_counter() - start)
+            report.advance(bar)
+
+
 # ------------------------------------------------------------------------------ compress
 
 @app.command(epilog=READ_NOTE)
@@ -365,17 +377,10 @@ def compare(
         scale_note = "" if shown == 1 else f"  (shown at {shown:.0%})"
         panels = [(image, f"original  {w}x{h}{scale_note}")]
         results = []
-        with report.progress(len(ks), "quantizing", enabled=not quiet) as bar:
-            for k in ks:
-                report.describe(bar, f"K={k}")
-                start = time.perf_counter()
-                q = _quantize(image, k, seed=seed)
-                data = outputs.encode(q, size_of)
-                results.append(_measured(image, q, data, time.perf_counter() - start))
-                r = results[-1]
-                panels.append((q.to_image(), f"K={k}  PSNR {report.format_psnr(r.psnr)} dB  "
-                                             f"{report.format_bytes(r.n_bytes)} .{size_of}"))
-                report.advance(bar)
+        for k, q, r in _each_k(image, ks, seed, size_of, "quantizing", quiet):
+            results.append(r)
+            panels.append((q.to_image(), f"K={k}  PSNR {report.format_psnr(r.psnr)} dB  "
+                                         f"{report.format_bytes(r.n_bytes)} .{size_of}"))
         write_png(output, compose(panels), overwrite=force)
         if not quiet:
             report.console().print(report.sweep_table(results, f".{size_of}",
@@ -425,15 +430,7 @@ def sweep(
         from fastkm.images import read_image
 
         image = read_image(source)
-        results = []
-        with report.progress(len(ks), "sweeping K", enabled=not quiet) as bar:
-            for k in ks:
-                report.describe(bar, f"K={k}")
-                start = time.perf_counter()
-                q = _quantize(image, k, seed=seed)
-                data = outputs.encode(q, size_of)
-                results.append(_measured(image, q, data, time.perf_counter() - start))
-                report.advance(bar)
+        results = [r for _, _, r in _each_k(image, ks, seed, size_of, "sweeping K", quiet)]
         if csv_path is not None:
             outputs.write(csv_path, _csv_bytes(results), force=force)
         if output is not None:

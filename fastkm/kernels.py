@@ -33,6 +33,17 @@ def _sqdist(X, i, centers, k):
     return s
 
 
+@njit(cache=True)
+def _reduce(part_s, part_w, n_clusters, n_dims):
+    """Sum per-chunk partial sums in chunk order (the same grouping on any number of cores)."""
+    sums = np.zeros((n_clusters, n_dims))
+    weights = np.zeros(n_clusters)
+    for c in range(part_s.shape[0]):
+        sums += part_s[c]
+        weights += part_w[c]
+    return sums, weights
+
+
 @njit(parallel=True, cache=True)
 def assign(X, centers, labels, dist2):
     """Nearest centre of every point.
@@ -81,12 +92,7 @@ def accumulate(X, w, labels, n_clusters):
             part_w[c, k] += wi
             for d in range(n_dims):
                 part_s[c, k, d] += wi * np.float64(X[i, d])
-    sums = np.zeros((n_clusters, n_dims))
-    weights = np.zeros(n_clusters)
-    for c in range(n_chunks):
-        sums += part_s[c]
-        weights += part_w[c]
-    return sums, weights
+    return _reduce(part_s, part_w, n_clusters, n_dims)
 
 
 @njit(parallel=True, cache=True)
@@ -189,12 +195,7 @@ def first_pass(X, w, centers, labels, upper, lower):
             part_w[c, best] += wi
             for d in range(n_dims):
                 part_s[c, best, d] += wi * np.float64(X[i, d])
-    sums = np.zeros((n_clusters, n_dims))
-    weights = np.zeros(n_clusters)
-    for c in range(n_chunks):
-        sums += part_s[c]
-        weights += part_w[c]
-    return sums, weights
+    return _reduce(part_s, part_w, n_clusters, n_dims)
 
 
 @njit(parallel=True, cache=True)
@@ -274,12 +275,7 @@ def bounded_pass(X, w, centers, cdist, order, half_sep, labels, upper, lower, sh
                 for d in range(n_dims):
                     part_s[c, a, d] += wi * np.float64(X[i, d])
         changed[c] = n_changed
-    sums = np.zeros((n_clusters, n_dims))
-    weights = np.zeros(n_clusters)
-    if accumulate_sums:
-        for c in range(n_chunks):
-            sums += part_s[c]
-            weights += part_w[c]
+    sums, weights = _reduce(part_s, part_w, n_clusters, n_dims)
     return sums, weights, changed.sum()
 
 
@@ -406,12 +402,7 @@ def elkan_first_pass(X, w, centers, labels, upper, lower):
             part_w[c, best] += wi
             for d in range(n_dims):
                 part_s[c, best, d] += wi * np.float64(X[i, d])
-    sums = np.zeros((n_clusters, n_dims))
-    weights = np.zeros(n_clusters)
-    for c in range(n_chunks):
-        sums += part_s[c]
-        weights += part_w[c]
-    return sums, weights
+    return _reduce(part_s, part_w, n_clusters, n_dims)
 
 
 @njit(parallel=True, cache=True)
@@ -470,10 +461,5 @@ def elkan_pass(X, w, centers, cdist, order, half_sep, labels, upper, lower, shif
                 for d in range(n_dims):
                     part_s[c, a, d] += wi * np.float64(X[i, d])
         changed[c] = n_changed
-    sums = np.zeros((n_clusters, n_dims))
-    weights = np.zeros(n_clusters)
-    if accumulate_sums:
-        for c in range(n_chunks):
-            sums += part_s[c]
-            weights += part_w[c]
+    sums, weights = _reduce(part_s, part_w, n_clusters, n_dims)
     return sums, weights, changed.sum()
