@@ -91,8 +91,9 @@ def color_histogram(pixels):
     return colors, counts, keys, inverse
 
 
-def _coarse_histogram(colors, counts):
-    """The weighted histogram of colours cut to ``_SEED_BITS`` bits: cell means and weights."""
+def _coarse_histogram(colors, data, counts):
+    """The colours cut to ``_SEED_BITS`` bits per channel: the weighted mean of ``data`` (the
+    points clustered, one row per colour) in each occupied cell, and the cell weights."""
     shift = 8 - _SEED_BITS
     coarse = (colors >> shift).astype(np.int64)
     cell = np.zeros(len(colors), dtype=np.int64)
@@ -100,8 +101,8 @@ def _coarse_histogram(colors, counts):
         cell = (cell << _SEED_BITS) | coarse[:, ch]
     cells, where = np.unique(cell, return_inverse=True)
     weight = np.bincount(where, weights=counts, minlength=len(cells))
-    mean = np.stack([np.bincount(where, weights=counts * colors[:, ch], minlength=len(cells))
-                     for ch in range(colors.shape[1])], axis=1) / weight[:, None]
+    mean = np.stack([np.bincount(where, weights=counts * data[:, ch], minlength=len(cells))
+                     for ch in range(data.shape[1])], axis=1) / weight[:, None]
     return mean, weight
 
 
@@ -123,7 +124,7 @@ def _fit_seeded(data, weights, colors, n_colors, init, n_init, max_iter, tol, se
 def _best_of_seedings(data, weights, colors, n_colors, init, n_init, max_iter, tol, seed):
     rng = np.random.default_rng(seed)
     if len(data) > _SEED_MAX_POINTS:
-        mean, weight = _coarse_histogram(colors, weights)
+        mean, weight = _coarse_histogram(colors, data, weights)
         if len(mean) <= n_colors:
             starts = [data[np.argsort(-weights, kind="stable")[:n_colors]]]
         else:
