@@ -44,6 +44,16 @@ def _reduce(part_s, part_w, n_clusters, n_dims):
     return sums, weights
 
 
+@njit(cache=True)
+def _reduce_counts(part_m, n_clusters):
+    # Compiled apart: inside a parallel kernel this array sum would become a parallel region
+    # per chunk, each waiting for every thread.
+    counts = np.zeros(n_clusters, dtype=np.int64)
+    for c in range(part_m.shape[0]):
+        counts += part_m[c]
+    return counts
+
+
 @njit(parallel=True, cache=True)
 def assign(X, centers, labels, dist2):
     """Nearest centre of every point.
@@ -200,7 +210,7 @@ def first_pass(X, w, centers, labels, upper, lower):
 
 @njit(parallel=True, cache=True)
 def bounded_pass(X, w, centers, cdist, order, half_sep, labels, upper, lower, shift, margin,
-                 accumulate_sums):
+                 sums_mode):
     """One exact Lloyd assignment that skips the distances which cannot change a label.
 
     Hamerly's bounds, with the full search replaced by a scan of the centres in order of their
@@ -212,8 +222,13 @@ def bounded_pass(X, w, centers, cdist, order, half_sep, labels, upper, lower, sh
     not). ``margin`` absorbs float rounding in the bounds: a point is skipped only when its
     label is certain by more than ``margin``, so labels equal those of brute-force ``assign``
     (ties to the lowest index included). ``(cdist, order, half_sep)`` is
-    :func:`center_geometry` of ``centers``. Returns ``(sums, weights, n_changed)``; the sums
-    are left at zero when ``accumulate_sums`` is false.
+    :func:`center_geometry` of ``centers``.
+
+    Returns ``(sums, weights, members, n_changed)``: per cluster the weighted sum of its
+    points, their total weight and how many of them have positive weight, for the new labels
+    (``sums_mode`` 1), or only the changes those quantities undergo, from the points that
+    changed label (``sums_mode`` 2: late iterations move few points, and this way the points
+    that keep their label are never read), or zeros (``sums_mode`` 0).
     """
     n, n_dims = X.shape
     n_clusters = centers.shape[0]
@@ -229,9 +244,17 @@ def bounded_pass(X, w, centers, cdist, order, half_sep, labels, upper, lower, sh
             arg1 = k
         elif shift[k] > big2:
             big2 = shift[k]
+    # Each row's distances in scan order: the stop test then reads memory in sequence
+    # instead of through ``order``.
+    sdist = np.empty((n_clusters, n_clusters))
+    for a in range(n_clusters):
+        for j in range(n_clusters):
+            sdist[a, j] = cdist[a, order[a, j]]
     n_chunks = (n + CHUNK - 1) // CHUNK
-    part_s = np.zeros((n_chunks if accumulate_sums else 0, n_clusters, n_dims))
-    part_w = np.zeros((n_chunks if accumulate_sums else 0, n_clusters))
+    n_parts = n_chunks if sums_mode != 0 else 0
+    part_s = np.zeros((n_parts, n_clusters, n_dims))
+    part_w = np.zeros((n_parts, n_clusters))
+    part_m = np.zeros((n_parts, n_clusters), dtype=np.int64)
     changed = np.zeros(n_chunks, dtype=np.int64)
     for c in prange(n_chunks):
         n_changed = 0
@@ -246,37 +269,53 @@ def bounded_pass(X, w, centers, cdist, order, half_sep, labels, upper, lower, sh
                 if u + margin >= m:
                     best = a
                     best_d2 = d2a
-                    second = np.inf
+                    second2 = np.inf
+                    # Every centre from the j-th on is at least sdist[a, j] - u away: stop
+                    # once that exceeds the second nearest so far. Squared distances until
+                    # then, so a square root is taken only when the second nearest changes.
+                    stop = np.inf
                     for j in range(1, n_clusters):
-                        k = order[a, j]
-                        # Every centre from here on is at least cdist[a, k] - u away.
-                        if cdist[a, k] - u > second + margin:
+                        if sdist[a, j] > stop:
                             break
+                        k = order[a, j]
                         d2 = _sqdist(X, i, centers, k)
                         if d2 < best_d2 or (d2 == best_d2 and k < best):
-                            second = np.sqrt(best_d2)
+                            second2 = best_d2
                             best_d2 = d2
                             best = k
-                        else:
-                            dk = np.sqrt(d2)
-                            if dk < second:
-                                second = dk
+                            stop = u + np.sqrt(second2) + margin
+                        elif d2 < second2:
+                            second2 = d2
+                            stop = u + np.sqrt(second2) + margin
                     if best != a:
                         labels[i] = best
                         n_changed += 1
+                        if sums_mode == 2:
+                            wi = w[i]
+                            part_w[c, a] -= wi
+                            part_w[c, best] += wi
+                            if wi > 0:
+                                part_m[c, a] -= 1
+                                part_m[c, best] += 1
+                            for d in range(n_dims):
+                                x = wi * np.float64(X[i, d])
+                                part_s[c, a, d] -= x
+                                part_s[c, best, d] += x
                         a = best
                     u = np.sqrt(best_d2)
-                    lo = second
+                    lo = np.sqrt(second2)
             upper[i] = u
             lower[i] = lo
-            if accumulate_sums:
+            if sums_mode == 1:
                 wi = w[i]
                 part_w[c, a] += wi
+                if wi > 0:
+                    part_m[c, a] += 1
                 for d in range(n_dims):
                     part_s[c, a, d] += wi * np.float64(X[i, d])
         changed[c] = n_changed
     sums, weights = _reduce(part_s, part_w, n_clusters, n_dims)
-    return sums, weights, changed.sum()
+    return sums, weights, _reduce_counts(part_m, n_clusters), changed.sum()
 
 
 @njit(parallel=True, cache=True)
