@@ -34,6 +34,34 @@ def _sqdist(X, i, centers, k):
 
 
 @njit(cache=True)
+def _zeros(shape):
+    # Allocated outside the parallel kernels: there each np.zeros becomes a parallel region
+    # of its own, and every region waits for all threads (costly when cores are busy).
+    return np.zeros(shape)
+
+
+@njit(cache=True)
+def _int_zeros(shape):
+    return np.zeros(shape, dtype=np.int64)
+
+
+@njit(cache=True)
+def _total(a):
+    t = 0
+    for v in a:
+        t += v
+    return t
+
+
+@njit(cache=True)
+def _sum_rows(part):
+    total = np.zeros(part.shape[1])
+    for c in range(part.shape[0]):
+        total += part[c]
+    return total
+
+
+@njit(cache=True)
 def _reduce(part_s, part_w, n_clusters, n_dims):
     """Sum per-chunk partial sums in chunk order (the same grouping on any number of cores)."""
     sums = np.zeros((n_clusters, n_dims))
@@ -93,8 +121,8 @@ def accumulate(X, w, labels, n_clusters):
     """
     n, n_dims = X.shape
     n_chunks = (n + CHUNK - 1) // CHUNK
-    part_s = np.zeros((n_chunks, n_clusters, n_dims))
-    part_w = np.zeros((n_chunks, n_clusters))
+    part_s = _zeros((n_chunks, n_clusters, n_dims))
+    part_w = _zeros((n_chunks, n_clusters))
     for c in prange(n_chunks):
         for i in range(c * CHUNK, min(n, (c + 1) * CHUNK)):
             k = labels[i]
@@ -110,7 +138,7 @@ def inertia(X, w, centers, labels):
     """``Σ_i w[i]·||X[i] - centers[labels[i]]||²`` in float64."""
     n = X.shape[0]
     n_chunks = (n + CHUNK - 1) // CHUNK
-    part = np.zeros(n_chunks)
+    part = _zeros(n_chunks)
     for c in prange(n_chunks):
         s = 0.0
         for i in range(c * CHUNK, min(n, (c + 1) * CHUNK)):
@@ -176,8 +204,8 @@ def first_pass(X, w, centers, labels, upper, lower):
     n_clusters = centers.shape[0]
     centers_t = np.ascontiguousarray(centers.T)
     n_chunks = (n + CHUNK - 1) // CHUNK
-    part_s = np.zeros((n_chunks, n_clusters, n_dims))
-    part_w = np.zeros((n_chunks, n_clusters))
+    part_s = _zeros((n_chunks, n_clusters, n_dims))
+    part_w = _zeros((n_chunks, n_clusters))
     for c in prange(n_chunks):
         buf = np.empty(n_clusters)
         for i in range(c * CHUNK, min(n, (c + 1) * CHUNK)):
@@ -252,10 +280,10 @@ def bounded_pass(X, w, centers, cdist, order, half_sep, labels, upper, lower, sh
             sdist[a, j] = cdist[a, order[a, j]]
     n_chunks = (n + CHUNK - 1) // CHUNK
     n_parts = n_chunks if sums_mode != 0 else 0
-    part_s = np.zeros((n_parts, n_clusters, n_dims))
-    part_w = np.zeros((n_parts, n_clusters))
-    part_m = np.zeros((n_parts, n_clusters), dtype=np.int64)
-    changed = np.zeros(n_chunks, dtype=np.int64)
+    part_s = _zeros((n_parts, n_clusters, n_dims))
+    part_w = _zeros((n_parts, n_clusters))
+    part_m = _int_zeros((n_parts, n_clusters))
+    changed = _int_zeros(n_chunks)
     for c in prange(n_chunks):
         n_changed = 0
         for i in range(c * CHUNK, min(n, (c + 1) * CHUNK)):
@@ -315,7 +343,7 @@ def bounded_pass(X, w, centers, cdist, order, half_sep, labels, upper, lower, sh
                     part_s[c, a, d] += wi * np.float64(X[i, d])
         changed[c] = n_changed
     sums, weights = _reduce(part_s, part_w, n_clusters, n_dims)
-    return sums, weights, _reduce_counts(part_m, n_clusters), changed.sum()
+    return sums, weights, _reduce_counts(part_m, n_clusters), _total(changed)
 
 
 @njit(parallel=True, cache=True)
@@ -327,7 +355,7 @@ def update_closest(X, w, point, closest, first):
     """
     n, n_dims = X.shape
     n_chunks = (n + CHUNK - 1) // CHUNK
-    part = np.zeros(n_chunks)
+    part = _zeros(n_chunks)
     for c in prange(n_chunks):
         s = 0.0
         for i in range(c * CHUNK, min(n, (c + 1) * CHUNK)):
@@ -351,7 +379,7 @@ def candidate_potentials(X, w, closest, candidates):
     n, n_dims = X.shape
     n_cand = candidates.shape[0]
     n_chunks = (n + CHUNK - 1) // CHUNK
-    part = np.zeros((n_chunks, n_cand))
+    part = _zeros((n_chunks, n_cand))
     for c in prange(n_chunks):
         acc = np.zeros(n_cand)
         for i in range(c * CHUNK, min(n, (c + 1) * CHUNK)):
@@ -364,10 +392,7 @@ def candidate_potentials(X, w, closest, candidates):
                     d2 += u * u
                 acc[t] += wi * min(ci, d2)
         part[c] = acc
-    total = np.zeros(n_cand)
-    for c in range(n_chunks):
-        total += part[c]
-    return total
+    return _sum_rows(part)
 
 
 @njit(cache=True)
@@ -423,8 +448,8 @@ def elkan_first_pass(X, w, centers, labels, upper, lower):
     n, n_dims = X.shape
     n_clusters = centers.shape[0]
     n_chunks = (n + CHUNK - 1) // CHUNK
-    part_s = np.zeros((n_chunks, n_clusters, n_dims))
-    part_w = np.zeros((n_chunks, n_clusters))
+    part_s = _zeros((n_chunks, n_clusters, n_dims))
+    part_w = _zeros((n_chunks, n_clusters))
     for c in prange(n_chunks):
         for i in range(c * CHUNK, min(n, (c + 1) * CHUNK)):
             best = 0
@@ -457,9 +482,9 @@ def elkan_pass(X, w, centers, cdist, order, half_sep, labels, upper, lower, shif
     n, n_dims = X.shape
     n_clusters = centers.shape[0]
     n_chunks = (n + CHUNK - 1) // CHUNK
-    part_s = np.zeros((n_chunks if accumulate_sums else 0, n_clusters, n_dims))
-    part_w = np.zeros((n_chunks if accumulate_sums else 0, n_clusters))
-    changed = np.zeros(n_chunks, dtype=np.int64)
+    part_s = _zeros((n_chunks if accumulate_sums else 0, n_clusters, n_dims))
+    part_w = _zeros((n_chunks if accumulate_sums else 0, n_clusters))
+    changed = _int_zeros(n_chunks)
     for c in prange(n_chunks):
         n_changed = 0
         for i in range(c * CHUNK, min(n, (c + 1) * CHUNK)):
@@ -501,4 +526,4 @@ def elkan_pass(X, w, centers, cdist, order, half_sep, labels, upper, lower, shif
                     part_s[c, a, d] += wi * np.float64(X[i, d])
         changed[c] = n_changed
     sums, weights = _reduce(part_s, part_w, n_clusters, n_dims)
-    return sums, weights, changed.sum()
+    return sums, weights, _total(changed)
