@@ -172,9 +172,13 @@ def _nearest3(v0, v1, v2, palette, offsets, ids, shift, bits):
     """``_nearest`` for RGB: the same result, with the cell index and distance unrolled."""
     cell = ((((np.int64(v0) >> shift) << bits) | (np.int64(v1) >> shift)) << bits) \
         | (np.int64(v2) >> shift)
+    first, last = offsets[cell], offsets[cell + 1]
+    if last - first == 1:
+        # Most cells of a small palette have one candidate: no distance to compute.
+        return np.int64(ids[first])
     best = 0
     best_d = np.float32(np.inf)
-    for t in range(offsets[cell], offsets[cell + 1]):
+    for t in range(first, last):
         j = ids[t]
         e0 = v0 - palette[j, 0]
         e1 = v1 - palette[j, 1]

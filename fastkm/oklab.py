@@ -4,8 +4,8 @@ OKLab (Björn Ottosson, 2020, https://bottosson.github.io/posts/oklab/): sRGB va
 decoded to linear light with the sRGB transfer function, taken to cone-like LMS by the
 matrix ``M1``, compressed by a cube root, and mixed by ``M2`` into L (lightness, 0..1) and
 a, b (green-red, blue-yellow; about -0.3..0.3 for sRGB). Euclidean distance there follows
-perceived difference far better than in sRGB; 0.01 is about one just-noticeable step, which
-is why ``delta E`` is reported as the distance x 100.
+perceived difference far better than in sRGB. ``delta E`` is reported as the distance x 100;
+about 2 is a just-noticeable difference (the JND of 0.02 that CSS Color 4 uses for OKLab).
 
 The way back inverts each step. A point of OKLab need not be an sRGB colour (the mean of
 sRGB colours in OKLab can fall just outside the gamut), so linear RGB is clamped to [0, 1]
