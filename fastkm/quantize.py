@@ -40,7 +40,9 @@ class Quantized(PaletteImage):
 
     ``mse`` is the mean squared error per channel value against the input, ``psnr`` in dB
     (inf when lossless), ``delta_e`` the mean over pixels of the OKLab distance between
-    input and output colour, x 100 (see ``fastkm.oklab.to_points`` for grey and alpha),
+    input and output colour, x 100 (see ``fastkm.oklab.to_points`` for grey and alpha;
+    computed on first use, from the histogram: converting the distinct colours to OKLab
+    costs ~0.1 s per million, a large share of a default quantize that may never ask),
     ``centers`` the k-means centres before rounding to the palette (OKLab coordinates when
     ``space="oklab"``),
     ``n_iter`` the Lloyd iterations, ``n_distinct`` the distinct colours of the input,
@@ -49,11 +51,25 @@ class Quantized(PaletteImage):
 
     mse: float = 0.0
     psnr: float = float("inf")
-    delta_e: float = 0.0
     centers: np.ndarray | None = None
     n_iter: int = 0
     n_distinct: int = 0
     timings: dict = field(default_factory=dict)
+    _delta_e: float | None = field(default=None, repr=False)
+    # (colours, counts, their points or None, palette, index) until delta_e is first read.
+    _histogram: tuple | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def delta_e(self) -> float:
+        if self._delta_e is None:
+            colors, counts, points, palette, index = self._histogram
+            if points is None:
+                points = oklab.to_points(colors)
+            distance = oklab.weighted_distance_sum(points, counts, oklab.to_points(palette),
+                                                   index)
+            self._delta_e = 100.0 * float(distance) / counts.sum()
+            self._histogram = None
+        return self._delta_e
 
 
 def _check_image(image):
@@ -227,9 +243,11 @@ def quantize(image, n_colors=16, *, init="k-means++", n_init=3, max_iter=300, to
     t2 = time.perf_counter()
 
     n_pixels = h * w
+    delta_e = histogram_errors = None
     if dither != "none" and len(colors) > n_colors:
         indices = dithering.dither(image, palette, dither)
         sse, distance = oklab.image_errors(pixels, palette, indices)
+        delta_e = 100.0 * float(distance) / n_pixels
     else:
         if inverse is None:
             lut = np.zeros(1 << (8 * n_channels), dtype=np.uint8)
@@ -241,14 +259,12 @@ def quantize(image, n_colors=16, *, init="k-means++", n_init=3, max_iter=300, to
         indices = indices.reshape(h, w)
         weights = counts.astype(np.float64)
         sse = float(histogram.squared_errors(colors, weights, palette, index).sum())
-        if points is None:
-            points = oklab.to_points(colors)
-        distance = oklab.weighted_distance_sum(points, weights, oklab.to_points(palette), index)
+        histogram_errors = (colors, weights, points, palette, index)
     mse = sse / (n_pixels * n_channels)
     psnr = float("inf") if mse == 0 else 10.0 * np.log10(255.0 ** 2 / mse)
     t3 = time.perf_counter()
     return Quantized(palette=palette, indices=indices, mse=mse, psnr=psnr,
-                     delta_e=100.0 * float(distance) / n_pixels, centers=centers,
+                     _delta_e=delta_e, _histogram=histogram_errors, centers=centers,
                      n_iter=n_iter, n_distinct=len(colors),
                      timings={"histogram": t1 - t0, "kmeans": t2 - t1, "map": t3 - t2,
                               "total": t3 - t0})
