@@ -123,7 +123,8 @@ def compose(panels: list[tuple[np.ndarray, str]], *, panel_width: int = PANEL_WI
             tile = tile.resize(size, Image.Resampling.LANCZOS)
         sheet.paste(tile, (x, y))
         if zoom:
-            sheet.paste(Image.fromarray(_to_rgb(zoomed(picture, zoom))), (x, y + size[1] + _GAP // 2))
+            crop = Image.fromarray(_to_rgb(zoomed(picture, zoom)))
+            sheet.paste(crop, (x, y + size[1] + _GAP // 2))
         draw.text((x, y + size[1] + zoom_h + caption_h // 4), caption, fill="black", font=font)
     return np.asarray(sheet)
 
