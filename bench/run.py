@@ -4,7 +4,8 @@
     python bench/run.py --only kmeans,codec   # some sections
     python bench/run.py --quick               # small sizes, a smoke test (no RESULTS.md)
 
-Sections: kmeans (bench_kmeans.py), quantize (bench_quantize.py), codec (bench_codec.py).
+Sections: kmeans (bench_kmeans.py), quantize (bench_quantize.py), codec (bench_codec.py),
+perceptual (bench_perceptual.py).
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from common import machine  # noqa: E402
 
-SECTIONS = {"kmeans": "bench_kmeans", "quantize": "bench_quantize", "codec": "bench_codec"}
+SECTIONS = {"kmeans": "bench_kmeans", "quantize": "bench_quantize", "codec": "bench_codec",
+            "perceptual": "bench_perceptual"}
 
 
 def main() -> None:

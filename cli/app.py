@@ -44,6 +44,24 @@ class Format(str, Enum):
     png = "png"
 
 
+class Space(str, Enum):
+    rgb = "rgb"
+    oklab = "oklab"
+
+
+class Dither(str, Enum):
+    none = "none"
+    fs = "fs"
+    ordered = "ordered"
+
+
+SPACE_HELP = ("Colour space k-means clusters in: rgb (least squared sRGB error, best PSNR) or "
+              "oklab (perceptually uniform: lower delta E, gradients kept smoother).")
+DITHER_HELP = ("How pixels are mapped to the palette: none (nearest colour), fs "
+               "(Floyd–Steinberg error diffusion) or ordered (Bayer 8x8 pattern). Dithering "
+               "trades PSNR and file size for less banding.")
+
+
 # Options several commands share, declared once.
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")]
 Debug = Annotated[bool, typer.Option("--debug", help="Show the full traceback on errors.")]
@@ -137,21 +155,38 @@ def _measured(image, q, data: bytes, seconds: float, output: str = "") -> report
     error = getattr(q, "mse", None)
     if error is None:
         error = mse(image, q.to_image())
+    delta_e = getattr(q, "delta_e", None)
+    if delta_e is None:
+        from fastkm.metrics import delta_e as measure
+
+        delta_e = measure(image, q.to_image())
     return report.Result(width=image.shape[1], height=image.shape[0],
                          n_distinct=int(getattr(q, "n_distinct", -1)), k=q.n_colors,
                          mse=float(error), psnr=psnr_from_mse(float(error)),
-                         n_bytes=len(data), seconds=seconds, output=output)
+                         n_bytes=len(data), seconds=seconds, output=output,
+                         delta_e=float(delta_e))
 
 
-def _each_k(image, ks: list[int], seed: int, size_of: str, label: str, quiet: bool):
-    """Quantize ``image`` at each K in turn under one progress bar; yield (K, quantized, row)."""
-    with report.progress(len(ks), label, enabled=not quiet) as bar:
-        for k in ks:
-            report.describe(bar, f"K={k}")
+def _variant(space: str, dither: str) -> str:
+    """How a result was made, for captions and tables: "rgb", "oklab + fs", ..."""
+    return space if dither == "none" else f"{space} + {dither}"
+
+
+def _each_k(image, ks: list[int], seed: int, size_of: str, label: str, quiet: bool,
+            variants=((FIT["space"], FIT["dither"]),)):
+    """Quantize ``image`` at each K and each (space, dither) variant in turn under one
+    progress bar; yield (K, variant name, quantized, row)."""
+    jobs = [(k, space, dither) for k in ks for space, dither in variants]
+    with report.progress(len(jobs), label, enabled=not quiet) as bar:
+        for k, space, dither in jobs:
+            name = _variant(space, dither)
+            report.describe(bar, f"K={k} {name}")
             start = time.perf_counter()
-            q = _quantize(image, k, seed=seed)
+            q = _quantize(image, k, seed=seed, space=space, dither=dither)
             data = outputs.encode(q, size_of)
-            yield k, q, _measured(image, q, data, time.perf_counter() - start)
+            result = _measured(image, q, data, time.perf_counter() - start)
+            result.variant = name
+            yield k, name, q, result
             report.advance(bar)
 
 
@@ -177,6 +212,9 @@ def compress(
     max_iter: Annotated[int, typer.Option("--max-iter", help="Iteration limit per run.")] =
         FIT["max_iter"],
     tol: Annotated[float, typer.Option("--tol", help="Convergence tolerance.")] = FIT["tol"],
+    space: Annotated[Space, typer.Option("--space", help=SPACE_HELP)] = Space(FIT["space"]),
+    dither: Annotated[Dither, typer.Option("--dither", help=DITHER_HELP)] =
+        Dither(FIT["dither"]),
     seed: Seed = 0,
     force: Force = False,
     quiet: Quiet = False,
@@ -187,7 +225,8 @@ def compress(
     Without -o or --out-dir each result goes beside its input, named IN with the extension
     .fkm (or --format png). A .png is a palette PNG (alpha in its tRNS chunk); greyscale
     results are written as 8-bit greyscale PNG, since a PNG palette is always RGB. The table gives, per input: size, distinct colours, K, PSNR
-    against the input, output bytes, bits per pixel, how many times smaller than raw 24-bit
+    and ΔE (mean OKLab distance x 100; about 2 is just noticeable) against the input,
+    output bytes, bits per pixel, how many times smaller than raw 24-bit
     RGB, and seconds (read, quantize, encode, write).
 
     Existing files are not overwritten without --force; every output is written to a
@@ -219,7 +258,8 @@ def compress(
                 report.describe(bar, f"compressing {source.name}")
                 try:
                     results.append(_compress_one(source, target, colors, init.value, n_init,
-                                                 max_iter, tol, seed, force))
+                                                 max_iter, tol, seed, force, space.value,
+                                                 dither.value))
                 except Exception as exc:
                     if debug:
                         raise
@@ -239,7 +279,8 @@ def _naming(source: Path, exc: BaseException) -> str:
 
 
 def _compress_one(source: Path, target: Path, k: int, init: str, n_init: int, max_iter: int,
-                  tol: float, seed: int, force: bool) -> report.Result:
+                  tol: float, seed: int, force: bool, space: str = FIT["space"],
+                  dither: str = FIT["dither"]) -> report.Result:
     from fastkm.images import read_image
 
     start = time.perf_counter()
@@ -250,7 +291,8 @@ def _compress_one(source: Path, target: Path, k: int, init: str, n_init: int, ma
     fmt = outputs.format_of(target)
     if fmt == "fkm":
         outputs.check_fkm_size(source, image.shape[0], image.shape[1])
-    q = _quantize(image, k, init=init, n_init=n_init, max_iter=max_iter, tol=tol, seed=seed)
+    q = _quantize(image, k, init=init, n_init=n_init, max_iter=max_iter, tol=tol, seed=seed,
+                  space=space, dither=dither)
     data = outputs.encode(q, fmt)
     outputs.write(target, data, force=force)
     return _measured(image, q, data, time.perf_counter() - start, str(target))
@@ -346,6 +388,16 @@ def compare(
         help="Palette size; repeat for several panels [default: -k 4 -k 16 -k 64].")] = None,
     output: Annotated[Path, typer.Option("-o", "--output", metavar="OUT.png",
                                          help="PNG to write.")] = Path("compare.png"),
+    space: Annotated[Optional[list[Space]], typer.Option(
+        "--space", show_default=False,
+        help=SPACE_HELP + " Repeat to compare spaces side by side [default: rgb].")] = None,
+    dither: Annotated[Optional[list[Dither]], typer.Option(
+        "--dither", show_default=False,
+        help=DITHER_HELP + " Repeat to compare modes side by side [default: none].")] = None,
+    zoom: Annotated[bool, typer.Option(
+        "--zoom/--no-zoom", help="Draw below each panel the same crop magnified 4x (nearest "
+                                 "neighbour), chosen where the picture has smooth gradients, "
+                                 "so that banding and dither patterns show.")] = True,
     fmt: SizeFormat = None,
     seed: Seed = 0,
     force: Force = False,
@@ -354,11 +406,15 @@ def compare(
 ) -> None:
     """Draw the original beside its quantized versions, as one PNG.
 
-    Each panel is captioned with K, the PSNR against the original and the encoded size
-    (.fkm, or palette PNG). Panels are reduced to at most 800 pixels wide for display;
-    PSNR and size are measured on the full image. One row up to three panels, a grid beyond.
+    One panel per K and per --space and --dither given (every combination). Each is
+    captioned with K, how it was made (when not the default), PSNR and dE (ΔE: mean OKLab
+    distance x 100) against the original, and the encoded size (.fkm, or palette PNG).
+    Panels are reduced to at most 800 pixels wide for display; PSNR, ΔE and size are
+    measured on the full image. Below each panel, unless --no-zoom, the same region at full
+    resolution magnified 4x: where the picture has smooth gradients, so banding and
+    dithering are seen pixel by pixel. One row up to three panels, a grid beyond.
 
-    Example: fastkm compare photo.jpg -k 8 -k 32 -o compare.png
+    Example: fastkm compare photo.jpg -k 16 --space rgb --space oklab -o compare.png
     """
     with reported(debug):
         ks = [_check_k(k) for k in (colors or [4, 16, 64])]
@@ -369,22 +425,37 @@ def compare(
         _check_input(source)
         from fastkm.images import read_image, write_png
 
-        from .panels import compose
+        from .panels import compose, zoom_region, zoom_size
 
         image = read_image(source)
         h, w = image.shape[:2]
         shown = min(1.0, 800 / w)
         scale_note = "" if shown == 1 else f"  (shown at {shown:.0%})"
+        region = None
+        if zoom:
+            size = zoom_size(w, h)
+            region = (*zoom_region(image, size), size)
+            scale_note += f"; zoom 4x at x={region[1]}, y={region[0]}"
         panels = [(image, f"original  {w}x{h}{scale_note}")]
         results = []
-        for k, q, r in _each_k(image, ks, seed, size_of, "quantizing", quiet):
+        variants = [(s.value, d.value) for s in _unique(space or [Space(FIT["space"])])
+                    for d in _unique(dither or [Dither(FIT["dither"])])]
+        for k, name, q, r in _each_k(image, ks, seed, size_of, "quantizing", quiet, variants):
             results.append(r)
-            panels.append((q.to_image(), f"K={k}  PSNR {report.format_psnr(r.psnr)} dB  "
+            made = f"{name}  " if len(variants) > 1 or name != _variant(FIT["space"],
+                                                                        FIT["dither"]) else ""
+            panels.append((q.to_image(), f"K={k}  {made}PSNR {report.format_psnr(r.psnr)} dB  "
+                                         f"dE {report.format_delta_e(r.delta_e)}  "
                                          f"{report.format_bytes(r.n_bytes)} .{size_of}"))
-        write_png(output, compose(panels), overwrite=force)
+        write_png(output, compose(panels, zoom=region), overwrite=force)
         if not quiet:
             report.console().print(report.sweep_table(results, f".{size_of}",
                                                       title=f"{source} -> {output}"))
+
+
+def _unique(values: list) -> list:
+    """``values`` without repeats, in the order given."""
+    return list(dict.fromkeys(values))
 
 
 @app.command(epilog=READ_NOTE)
@@ -394,6 +465,9 @@ def sweep(
     colors: Annotated[str, typer.Option(
         "--colors", "-k", metavar="K,K,...",
         help="Palette sizes, comma-separated, each 1 to 256.")] = "2,4,8,16,32,64,128,256",
+    space: Annotated[Space, typer.Option("--space", help=SPACE_HELP)] = Space(FIT["space"]),
+    dither: Annotated[Dither, typer.Option("--dither", help=DITHER_HELP)] =
+        Dither(FIT["dither"]),
     output: Annotated[Optional[Path], typer.Option(
         "-o", "--output", metavar="PLOT",
         help="Plot of PSNR and bits per pixel against K (.png, .svg or .pdf); "
@@ -406,10 +480,11 @@ def sweep(
     quiet: Quiet = False,
     debug: Debug = False,
 ) -> None:
-    """Measure the K trade-off: MSE, PSNR, encoded bytes, bits per pixel, seconds per K.
+    """Measure the K trade-off: MSE, PSNR, ΔE, encoded bytes, bits per pixel, seconds per K.
 
-    Prints the table; -o adds a plot, --csv the same numbers as CSV (columns k, mse,
-    psnr_db, bytes, bits_per_pixel, ratio_24bit, seconds).
+    Prints the table; -o adds a plot (PSNR and bits per pixel), --csv the same numbers as
+    CSV (columns k, mse, psnr_db, bytes, bits_per_pixel, ratio_24bit, seconds, delta_e;
+    delta_e is the mean OKLab distance x 100).
 
     Example: fastkm sweep photo.jpg --colors 4,16,64,256 -o sweep.png --csv sweep.csv
     """
@@ -430,7 +505,8 @@ def sweep(
         from fastkm.images import read_image
 
         image = read_image(source)
-        results = [r for _, _, r in _each_k(image, ks, seed, size_of, "sweeping K", quiet)]
+        results = [r for _, _, _, r in _each_k(image, ks, seed, size_of, "sweeping K", quiet,
+                                               [(space.value, dither.value)])]
         if csv_path is not None:
             outputs.write(csv_path, _csv_bytes(results), force=force)
         if output is not None:
@@ -438,7 +514,8 @@ def sweep(
 
             plot = sweep_plot([r.k for r in results], [r.psnr for r in results],
                               [r.bpp for r in results],
-                              f"{source.name} ({image.shape[1]}x{image.shape[0]}), "
+                              f"{source.name} ({image.shape[1]}x{image.shape[0]}"
+                              f"{_plot_note(space.value, dither.value)}), "
                               f"sizes of the .{size_of} encoding",
                               output.suffix.lower().lstrip("."))
             outputs.write(output, plot, force=force)
@@ -446,14 +523,20 @@ def sweep(
             report.console().print(report.sweep_table(results, f".{size_of}", title=str(source)))
 
 
+def _plot_note(space: str, dither: str) -> str:
+    name = _variant(space, dither)
+    return "" if name == _variant(FIT["space"], FIT["dither"]) else f", {name}"
+
+
 def _csv_bytes(results: list[report.Result]) -> bytes:
     text = io.StringIO()
     writer = csv.writer(text, lineterminator="\n")
+    # delta_e last: readers that index the older columns by position keep working.
     writer.writerow(["k", "mse", "psnr_db", "bytes", "bits_per_pixel", "ratio_24bit",
-                     "seconds"])
+                     "seconds", "delta_e"])
     for r in results:
         writer.writerow([r.k, f"{r.mse:.6f}", f"{r.psnr:.6f}", r.n_bytes, f"{r.bpp:.6f}",
-                         f"{r.ratio:.4f}", f"{r.seconds:.4f}"])
+                         f"{r.ratio:.4f}", f"{r.seconds:.4f}", f"{r.delta_e:.6f}"])
     return text.getvalue().encode()
 
 

@@ -29,6 +29,10 @@ def format_psnr(value: float) -> str:
     return "inf" if math.isinf(value) else f"{value:.2f}"
 
 
+def format_delta_e(value: float) -> str:
+    return "—" if math.isnan(value) else f"{value:.2f}"
+
+
 def format_bytes(n: int) -> str:
     if n < 1024:
         return f"{n} B"
@@ -52,6 +56,8 @@ class Result:
     n_bytes: int
     seconds: float
     output: str = ""  # the file written, for compress
+    delta_e: float = math.nan  # mean OKLab distance x 100 (nan: not measured)
+    variant: str = ""  # colour space and dither, when a table compares several
 
     @property
     def bpp(self) -> float:
@@ -75,20 +81,24 @@ def _table(*columns: str, title: str | None = None) -> Table:
 
 
 def compress_table(results: list[Result]) -> Table:
-    table = _table("output", "size", "colours", "K", "PSNR dB", "bytes", "bpp", "vs 24-bit",
-                   "seconds")
+    table = _table("output", "size", "colours", "K", "PSNR dB", "ΔE", "bytes", "bpp",
+                   "vs 24-bit", "seconds")
     for r in results:
         table.add_row(r.output, f"{r.width}x{r.height}", f"{r.n_distinct:,}", str(r.k),
-                      format_psnr(r.psnr), f"{r.n_bytes:,}", f"{r.bpp:.3f}",
+                      format_psnr(r.psnr), format_delta_e(r.delta_e), f"{r.n_bytes:,}",
+                      f"{r.bpp:.3f}",
                       f"{r.ratio:.1f}x", f"{r.seconds:.2f}")
     return table
 
 
 def sweep_table(results: list[Result], size_of: str, title: str | None = None) -> Table:
-    table = _table("K", "MSE", "PSNR dB", f"bytes ({size_of})", "bpp", "vs 24-bit", "seconds",
-                   title=title)
+    """One row per K (and per space/dither variant, when the results differ in it)."""
+    variants = len({r.variant for r in results}) > 1
+    table = _table("K", *(["variant"] if variants else []), "MSE", "PSNR dB", "ΔE",
+                   f"bytes ({size_of})", "bpp", "vs 24-bit", "seconds", title=title)
     for r in results:
-        table.add_row(str(r.k), f"{r.mse:.2f}", format_psnr(r.psnr), f"{r.n_bytes:,}",
+        table.add_row(str(r.k), *([r.variant] if variants else []), f"{r.mse:.2f}",
+                      format_psnr(r.psnr), format_delta_e(r.delta_e), f"{r.n_bytes:,}",
                       f"{r.bpp:.3f}", f"{r.ratio:.1f}x", f"{r.seconds:.2f}")
     return table
 

@@ -1,5 +1,5 @@
 """fastkm: fast exact K-means and colour quantization."""
-from . import kernels, metrics
+from . import dither, kernels, metrics, oklab
 from .codec import FkmError, decode, encode, load, save
 from .images import ImageError, read_image, write_png
 from .kmeans import KMeans
@@ -7,5 +7,6 @@ from .palette import PaletteImage
 from .quantize import Quantized, quantize
 
 __version__ = "0.1.0"
-__all__ = ["FkmError", "ImageError", "KMeans", "PaletteImage", "Quantized", "decode", "encode",
-           "kernels", "load", "metrics", "quantize", "read_image", "save", "write_png"]
+__all__ = ["FkmError", "ImageError", "KMeans", "PaletteImage", "Quantized", "decode", "dither",
+           "encode", "kernels", "load", "metrics", "oklab", "quantize", "read_image", "save",
+           "write_png"]

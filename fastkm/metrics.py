@@ -1,4 +1,5 @@
-"""Image quality and size measures: MSE, PSNR, bits per pixel, ratio to raw 24-bit."""
+"""Image quality and size measures: MSE, PSNR, delta E (OKLab), bits per pixel, ratio to raw
+24-bit."""
 
 from __future__ import annotations
 
@@ -62,6 +63,27 @@ def psnr_from_mse(error: float, peak: float = 255.0) -> float:
 def psnr(a: np.ndarray, b: np.ndarray, peak: float = 255.0) -> float:
     """PSNR in dB between two uint8 images (inf when they are identical)."""
     return psnr_from_mse(mse(a, b), peak)
+
+
+def delta_e(a: np.ndarray, b: np.ndarray) -> float:
+    """Mean over pixels of the Euclidean distance in OKLab between two uint8 images, x 100.
+
+    One unit is about a just-noticeable difference. Grey images are compared by OKLab
+    lightness, RGBA ones with alpha / 255 as a fourth coordinate (``fastkm.oklab.to_points``).
+    """
+    from .oklab import to_points
+
+    a, b = _as_comparable(a, b)
+    if a.dtype != np.uint8 or b.dtype != np.uint8:
+        raise ValueError(f"delta_e compares uint8 images, got {a.dtype} and {b.dtype}")
+    channels = 1 if a.ndim == 2 else a.shape[2]
+    a, b = a.reshape(-1, channels), b.reshape(-1, channels)
+    rows = max(1, _BLOCK_ELEMENTS // 4)
+    total = 0.0
+    for start in range(0, len(a), rows):
+        d = to_points(a[start:start + rows]) - to_points(b[start:start + rows])
+        total += float(np.sqrt((d * d).sum(axis=1)).sum())
+    return 100.0 * total / len(a)
 
 
 def bits_per_pixel(n_bytes: int, height: int, width: int) -> float:
