@@ -1,7 +1,6 @@
 """Perceptual quality: k-means in OKLab against RGB and pngquant; dithering speed and size.
 
-    python bench/bench_perceptual.py            # full run (~10 min on 2 idle cores); writes
-                                                # bench/perceptual.md and prints it
+    python bench/bench_perceptual.py            # full run (~7 min on 2 idle cores); prints it
     python bench/bench_perceptual.py --quick    # path-640 + kite, K = 16; prints only
 
 ``run(quick)`` returns the Markdown section for bench/RESULTS.md (``python bench/run.py
@@ -319,17 +318,12 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true",
                     help=f"{' and '.join(QUICK_IMAGES)} at K = 16; print only")
-    ap.add_argument("--out", default=str(ROOT / "bench" / "perceptual.md"),
-                    help="Markdown file written by a full run [default: bench/perceptual.md]")
     a = ap.parse_args()
     if not IMAGES.is_dir():
         sys.exit(f"bench_perceptual: photo folder {IMAGES} not found; it is expected as "
                  "../shared/images beside the repository.")
     text = run(a.quick)
     print(text)
-    if not a.quick:
-        Path(a.out).write_text(text)
-        log(f"wrote {a.out}")
 
 
 if __name__ == "__main__":
