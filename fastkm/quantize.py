@@ -13,7 +13,6 @@ import time
 import warnings
 from dataclasses import dataclass, field
 
-import numba
 import numpy as np
 
 from . import dither as dithering
@@ -22,9 +21,6 @@ from .kmeans import KMeans, _check_data
 from .palette import PaletteImage
 
 MAX_COLORS = 256
-# Images with at least 1/_DENSE_FRACTION as many pixels as possible colours are counted in a
-# dense table; smaller ones by sorting.
-_DENSE_FRACTION = 16
 # k-means++ costs K passes over its data: past this many distinct colours it would cost more
 # than all the Lloyd iterations that follow, so seeding moves to the colours cut to
 # _SEED_BITS bits per channel (at most 2**15 weighted points for RGB).
@@ -98,14 +94,10 @@ def color_histogram(pixels):
     """Distinct colours of ``pixels`` (N, C) uint8 with their counts, in key order, and
     the per-pixel index of each pixel's colour in that list (only for C = 4, else None)."""
     n_channels = pixels.shape[1]
-    n_keys = 1 << (8 * n_channels)
-    if n_channels <= 3 and len(pixels) >= n_keys // _DENSE_FRACTION:
-        counts = histogram.count_keys(pixels, n_keys, numba.get_num_threads())
-        keys = np.flatnonzero(counts)
-        return histogram.unpack_keys(keys, n_channels), counts[keys], keys, None
+    if len(pixels) >= 1 << 32:
+        raise ValueError(f"image has {len(pixels)} pixels; at most 2**32 - 1 are supported")
     if n_channels <= 3:
-        # Few pixels: sorting them beats clearing and scanning a 2**24-entry table.
-        keys, counts = np.unique(histogram.pack_keys(pixels), return_counts=True)
+        keys, counts = histogram.distinct_keys(pixels)
         return histogram.unpack_keys(keys, n_channels), counts, keys, None
     # Big-endian keys sort like the colours themselves, as the RGB keys do.
     packed = np.ascontiguousarray(pixels).view(">u4").ravel()

@@ -83,14 +83,22 @@ def test_color_histogram_matches_numpy_unique(pixels):
         np.testing.assert_array_equal(colors[inverse.ravel()], pixels)
 
 
-def test_dense_histogram_path_on_a_large_image():
+@pytest.mark.parametrize("shape", [(1100, 1000, 3), (700, 600, 1), (300, 1, 3)])
+def test_color_histogram_on_larger_skewed_images(shape):
+    # Several pixel chunks, buckets of very unequal size (the top byte mostly 0..31), a
+    # bucket holding a whole grey image, and a column image.
     rng = np.random.default_rng(3)
-    img = rng.integers(0, 256, size=(1100, 1000, 3), dtype=np.uint8)
-    img[:, :, 0] //= 8  # a skewed key range, so the key slices get unequal work
-    colors, counts, _, _ = color_histogram(img.reshape(-1, 3))
-    ref, ref_counts = np.unique(img.reshape(-1, 3), axis=0, return_counts=True)
+    img = rng.integers(0, 256, size=shape, dtype=np.uint8)
+    img[:, :, 0] //= 8
+    img[: shape[0] // 3] = 255
+    colors, counts, keys, _ = color_histogram(img.reshape(-1, shape[2]))
+    ref, ref_counts = np.unique(img.reshape(-1, shape[2]), axis=0, return_counts=True)
     np.testing.assert_array_equal(colors, ref)
     np.testing.assert_array_equal(counts, ref_counts)
+    packed = np.zeros(len(ref), dtype=np.int64)
+    for ch in range(shape[2]):
+        packed = (packed << 8) | ref[:, ch]
+    np.testing.assert_array_equal(keys, packed)
 
 
 def test_same_seed_same_palette(demo_photo):
