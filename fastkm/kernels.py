@@ -21,7 +21,7 @@ import numpy as np
 from numba import njit, prange
 
 #: Points per chunk of accumulation partial sums (fixed so results do not depend on threads).
-CHUNK = 8192
+CHUNK = 2048
 
 
 @njit(cache=True)
@@ -174,16 +174,37 @@ def center_distances(centers):
     return out
 
 
-def center_geometry(centers):
+@njit(cache=True)
+def _sort_rows(keyed, order):
+    """Sort each row of ``order`` by ``keyed[a, order[a, j]]``, in place, by insertion: from
+    the previous iteration's order (centres move little) that costs about K per row."""
+    n_clusters = order.shape[0]
+    for a in range(n_clusters):
+        row = order[a]
+        for j in range(1, n_clusters):
+            k = row[j]
+            key = keyed[a, k]
+            i = j - 1
+            while i >= 0 and keyed[a, row[i]] > key:
+                row[i + 1] = row[i]
+                i -= 1
+            row[i + 1] = k
+
+
+def center_geometry(centers, order=None):
     """Distances between centres and, for each centre, the others sorted by distance.
 
     Returns ``(cdist, order, half_sep)``: ``cdist`` (K, K) Euclidean distances, ``order[a]``
     all centre indices sorted by distance from centre ``a`` (``a`` itself first), and
-    ``half_sep[a]`` half the distance from ``a`` to its nearest other centre. The sort is
-    NumPy's: compiling one costs more than it would ever save, and ties may go either way.
+    ``half_sep[a]`` half the distance from ``a`` to its nearest other centre. A previous
+    ``order`` (int32, K x K) is re-sorted in place and returned: cheap when the centres
+    moved little. Ties may go either way.
     """
     keyed = center_distances(centers)
-    order = np.argsort(keyed, axis=1).astype(np.int32)
+    if order is None:
+        order = np.argsort(keyed, axis=1, kind="stable").astype(np.int32)
+    else:
+        _sort_rows(keyed, order)
     cdist = keyed.copy()
     np.fill_diagonal(cdist, 0.0)
     half_sep = np.full(len(centers), np.inf)

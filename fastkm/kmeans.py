@@ -100,6 +100,7 @@ def lloyd(X, w, centers, *, max_iter, tol, method="hamerly"):
     shift = np.zeros(n_clusters)
     margin = _BOUND_SLACK * (float(np.abs(X).max()) * np.sqrt(X.shape[1]) + 1.0)
     strict = False
+    order = None  # the centres' scan order, re-sorted each iteration
     # Hamerly's pass keeps the sums up to date from the points that changed label, once they
     # have been counted in full; after an empty cluster is re-seeded they are counted again.
     full = True
@@ -109,9 +110,10 @@ def lloyd(X, w, centers, *, max_iter, tol, method="hamerly"):
             members = np.bincount(labels, weights=w > 0, minlength=n_clusters).astype(np.int64)
             changed = n
         elif method == "hamerly":
+            cdist, order, half_sep = kernels.center_geometry(centers, order)
             d_sums, d_weights, d_members, changed = step(
-                X, w, centers, *kernels.center_geometry(centers), labels, upper, lower, shift,
-                margin, 1 if full else 2)
+                X, w, centers, cdist, order, half_sep, labels, upper, lower, shift, margin,
+                1 if full else 2)
             if full:
                 sums, weights, members = d_sums, d_weights, d_members
             else:
@@ -146,8 +148,8 @@ def lloyd(X, w, centers, *, max_iter, tol, method="hamerly"):
             break
     if not strict:
         if method == "hamerly":
-            step(X, w, centers, *kernels.center_geometry(centers), labels, upper, lower, shift,
-                 margin, 0)
+            step(X, w, centers, *kernels.center_geometry(centers, order), labels, upper, lower,
+                 shift, margin, 0)
         elif method == "elkan":
             step(X, w, centers, *kernels.center_geometry(centers), labels, upper, lower, shift,
                  margin, False)

@@ -161,6 +161,14 @@ def test_center_geometry(p):
     if len(C) > 1:
         off = cdist + np.diag(np.full(len(C), np.inf))
         np.testing.assert_allclose(half, 0.5 * off.min(axis=1), rtol=1e-12)
+    # Re-sorting a stale order (reversed rows here) gives a sorted order too.
+    stale = np.ascontiguousarray(order[:, ::-1])
+    _, again, _ = kernels.center_geometry(C, stale)
+    assert again is stale
+    for a in range(len(C)):
+        assert again[a, 0] == a or cdist[a, again[a, 0]] == 0.0
+        assert (np.diff(cdist[a, again[a]]) >= 0).all()
+        assert sorted(again[a]) == list(range(len(C)))
 
 
 @settings(max_examples=150, deadline=None)
