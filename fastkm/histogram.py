@@ -13,6 +13,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from .kernels import _int_zeros
+
 #: Pixels per chunk of the bucketing passes.
 PIXEL_CHUNK = 1 << 16
 #: Buckets per parallel work item of the counting pass (each item clears one table).
@@ -41,12 +43,6 @@ def _bucket_offsets(hist):
             offsets[c, b] = at
             at += hist[c, b]
     return offsets, start
-
-
-@njit(cache=True)
-def _int_zeros(shape):
-    # Outside the parallel kernels: there np.zeros becomes a parallel region of its own.
-    return np.zeros(shape, dtype=np.int64)
 
 
 @njit(parallel=True, cache=True)

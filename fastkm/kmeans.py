@@ -121,8 +121,9 @@ def lloyd(X, w, centers, *, max_iter, tol, method="hamerly"):
                 weights += d_weights
                 members += d_members
         elif method == "elkan":
-            sums, weights, changed = step(X, w, centers, *kernels.center_geometry(centers),
-                                          labels, upper, lower, shift, margin, True)
+            cdist, order, half_sep = kernels.center_geometry(centers, order)
+            sums, weights, changed = step(X, w, centers, cdist, order, half_sep, labels, upper,
+                                          lower, shift, margin, True)
             members = np.bincount(labels, weights=w > 0, minlength=n_clusters)
         else:
             old = labels.copy()
@@ -151,8 +152,8 @@ def lloyd(X, w, centers, *, max_iter, tol, method="hamerly"):
             step(X, w, centers, *kernels.center_geometry(centers, order), labels, upper, lower,
                  shift, margin, 0)
         elif method == "elkan":
-            step(X, w, centers, *kernels.center_geometry(centers), labels, upper, lower, shift,
-                 margin, False)
+            step(X, w, centers, *kernels.center_geometry(centers, order), labels, upper, lower,
+                 shift, margin, False)
         else:
             kernels.assign(X, centers, labels, dist2)
     return centers, labels, kernels.inertia(X, w, centers, labels), it + 1
