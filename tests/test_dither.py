@@ -89,6 +89,49 @@ def test_ordered_equals_numpy_twin(case):
                                   ordered_twin(image, palette))
 
 
+@st.composite
+def rgb_tiles_case(draw):
+    """An RGB image, often smooth (tiles whose box one entry owns), a palette, a tile size."""
+    h, w = draw(st.integers(1, 6)), draw(st.integers(1, 40))
+    image = draw(arrays(np.uint8, (h, w, 3)))
+    if draw(st.booleans()):
+        base = draw(arrays(np.uint8, 3)).astype(np.int64)
+        image = np.clip(base + image.astype(np.int64) % draw(st.integers(1, 12)), 0, 255)
+        image = image.astype(np.uint8)
+    k = draw(st.integers(1, 40))
+    palette = draw(arrays(np.uint8, (k, 3)))
+    if draw(st.booleans()):
+        palette = np.vstack([palette, palette[::-1]])
+    return image, palette, draw(st.integers(1, 17))
+
+
+@settings(max_examples=100, deadline=None)
+@given(rgb_tiles_case(), st.booleans())
+def test_ordered_rgb_tiles_equal_numpy_twin(case, dithered):
+    image, palette, tile = case
+    pal = np.zeros((len(palette), 4), np.float32)
+    pal[:, :3] = palette
+    thr = dither.ordered_thresholds(palette) if dithered else np.zeros((8, 8), np.float32)
+    got = np.empty(image.shape[:2], np.uint8)
+    dither.ordered_rgb_kernel(image, pal, thr, tile, got)
+    if dithered:
+        want = ordered_twin(image, palette)
+    else:
+        want = brute_nearest(image.reshape(-1, 3).astype(np.float32), palette)
+    np.testing.assert_array_equal(got.ravel(), want.ravel())
+
+
+def test_ordered_rgb_on_a_photo_equals_numpy_twin(demo_photo):
+    from fastkm.images import read_image
+
+    image = read_image(demo_photo)[:40]  # rows of several tiles and a partial one
+    assert image.shape[1] > 2 * dither.TILE and image.shape[1] % dither.TILE
+    for k in (2, 16, 64, 256):
+        palette = fastkm.quantize(image, k, seed=0).palette
+        np.testing.assert_array_equal(dither.dither(image, palette, "ordered"),
+                                      ordered_twin(image, palette))
+
+
 @settings(max_examples=30, deadline=None)
 @given(image_and_palette(max_side=9))
 def test_fs_on_one_strip_equals_python_serpentine(case):
