@@ -110,6 +110,46 @@ def test_same_seed_same_palette(demo_photo):
     np.testing.assert_array_equal(a.indices, b.indices)
 
 
+@pytest.mark.parametrize("channels,bits", [(3, 5), (3, 6), (4, 5), (1, 7)])
+def test_coarse_histogram_is_the_weighted_mean_of_each_cell(rng, channels, bits):
+    from fastkm.quantize import _coarse_histogram
+
+    # Both paths: a dense count over every cell (3 x 6 bits) and sorted cells (4 x 5 bits).
+    colors = np.unique(rng.integers(0, 256, (3000, channels), dtype=np.uint8), axis=0)
+    counts = rng.integers(1, 50, len(colors)).astype(np.float64)
+    data = colors.astype(np.float64) * 0.5 + 1.0  # any points, one row per colour
+    mean, weight = _coarse_histogram(colors, data, counts, bits)
+    groups = {}
+    for c, x, n in zip(colors >> (8 - bits), data, counts):
+        total = groups.setdefault(tuple(c.tolist()), [0.0, np.zeros(channels)])
+        total[0] += n
+        total[1] += n * x
+    cells = sorted(groups)  # cell order = the colours' own order
+    np.testing.assert_array_equal(weight, [groups[c][0] for c in cells])
+    np.testing.assert_allclose(mean, [groups[c][1] / groups[c][0] for c in cells], rtol=1e-12)
+
+
+def test_seeding_runs_on_a_coarse_histogram_only_when_it_has_enough_cells(rng):
+    from fastkm.quantize import _SEED_MAX_POINTS, _seeding_points
+
+    few = np.unique(rng.integers(0, 256, (500, 3), dtype=np.uint8), axis=0)
+    many = np.unique(rng.integers(0, 256, (200_000, 3), dtype=np.uint8), axis=0)
+    narrow = np.unique(rng.integers(0, 32, (50_000, 3), dtype=np.uint8), axis=0)
+    assert len(many) > _SEED_MAX_POINTS and len(narrow) > _SEED_MAX_POINTS
+    # narrow spans 4, 8, 16 cells per channel at 5, 6, 7 bits: 64, 512, 4096 cells.
+    for colors, k, bits in [(few, 16, None),      # few colours: seed on them
+                            (many, 16, 5),
+                            (many, 256, 6),       # K > 64: 6 bits
+                            (narrow, 8, 6),       # 64 cells < 64 per cluster: 6 bits
+                            (narrow, 64, 7),
+                            (narrow, 128, None)]:  # never enough cells: the colours
+        w = np.ones(len(colors))
+        points, weights, coarse = _seeding_points(colors, colors.astype(np.float64), w, k)
+        want = len(colors) if bits is None else len(np.unique(colors >> (8 - bits), axis=0))
+        assert (len(points), coarse) == (want, bits is not None)
+        assert weights.sum() == len(colors)
+
+
 @pytest.mark.parametrize("name", ["kite.jpg", "colorfulcups.jpg"])
 def test_quality_not_worse_than_kmeans_on_every_pixel(photo_dir, name):
     """Seeding on the 15-bit histogram must not cost quality against k-means++ run on the
