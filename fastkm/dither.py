@@ -257,6 +257,15 @@ def _box_candidates(palette, lo0, lo1, lo2, hi0, hi1, hi2, cand):
 
 
 @njit(cache=True)
+def _closer(x0, x1, x2, p0, p1, p2, j, best_d, best):
+    """``(best_d, best)`` updated with entry ``j`` at ``(p0, p1, p2)``: strictly closer wins,
+    so ties keep the lower index (entries come in increasing order)."""
+    e0, e1, e2 = x0 - p0, x1 - p1, x2 - p2
+    d = e0 * e0 + e1 * e1 + e2 * e2
+    return min(d, best_d), (j if d < best_d else best)
+
+
+@njit(cache=True)
 def _nearest_in_tile(v0, v1, v2, n, palette, cand, n_cand, best_d, best):
     """``best[:n]`` = nearest of the ``cand`` entries to each pixel of the tile, four
     entries per pass over the pixels; the loop over pixels has no data-dependent branch,
@@ -273,23 +282,10 @@ def _nearest_in_tile(v0, v1, v2, n, palette, cand, n_cand, best_d, best):
         ia, ib, ic, idd = np.int32(ja), np.int32(jb), np.int32(jc), np.int32(jd)
         for i in range(n):
             x0, x1, x2 = v0[i], v1[i], v2[i]
-            bd, bj = best_d[i], best[i]
-            e0, e1, e2 = x0 - a0, x1 - a1, x2 - a2
-            d = e0 * e0 + e1 * e1 + e2 * e2
-            bj = ia if d < bd else bj
-            bd = min(d, bd)
-            e0, e1, e2 = x0 - b0, x1 - b1, x2 - b2
-            d = e0 * e0 + e1 * e1 + e2 * e2
-            bj = ib if d < bd else bj
-            bd = min(d, bd)
-            e0, e1, e2 = x0 - c0, x1 - c1, x2 - c2
-            d = e0 * e0 + e1 * e1 + e2 * e2
-            bj = ic if d < bd else bj
-            bd = min(d, bd)
-            e0, e1, e2 = x0 - d0, x1 - d1, x2 - d2
-            d = e0 * e0 + e1 * e1 + e2 * e2
-            bj = idd if d < bd else bj
-            bd = min(d, bd)
+            bd, bj = _closer(x0, x1, x2, a0, a1, a2, ia, best_d[i], best[i])
+            bd, bj = _closer(x0, x1, x2, b0, b1, b2, ib, bd, bj)
+            bd, bj = _closer(x0, x1, x2, c0, c1, c2, ic, bd, bj)
+            bd, bj = _closer(x0, x1, x2, d0, d1, d2, idd, bd, bj)
             best_d[i], best[i] = bd, bj
 
 
