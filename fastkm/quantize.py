@@ -133,8 +133,7 @@ def _coarse_histogram(colors, data, counts, bits):
         cell = (cell << bits) | coarse[:, ch]
     n_cells = 1 << (bits * colors.shape[1])
     if n_cells <= 1 << 18:
-        # A dense count over every cell: 2-4x faster than sorting the colours' cells.
-        where, n_cells = cell, n_cells
+        where = cell  # a dense count over every cell: 2-4x faster than sorting the cells
     else:
         cells, where = np.unique(cell, return_inverse=True)
         n_cells = len(cells)
