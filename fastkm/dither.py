@@ -88,6 +88,24 @@ def _parent(cell, bits, n_channels):
 
 
 @njit(cache=True)
+def _far(p, lo, hi):
+    """Farthest distance, along one channel, from value ``p`` to the interval [lo, hi]."""
+    return max(abs(p - lo), abs(p - hi))
+
+
+@njit(cache=True)
+def _gap(p, lo, hi):
+    """Distance, along one channel, from value ``p`` to the interval [lo, hi]."""
+    return max(lo - p, p - hi, 0.0)
+
+
+@njit(cache=True)
+def _with_slack(bound):
+    # Slack for float32 rounding of the per-pixel distances (values up to 4 * 255**2).
+    return bound * (1.0 + 1e-5) + 1.0
+
+
+@njit(cache=True)
 def _cell_candidates(palette, n_channels, bits, cell, offsets, ids, dest, at, write):
     """Write the candidates of ``cell`` (at ``bits`` bits per channel) into ``dest[at:]``,
     chosen among those of its parent; return how many.
@@ -105,18 +123,17 @@ def _cell_candidates(palette, n_channels, bits, cell, offsets, ids, dest, at, wr
         for ch in range(n_channels):
             p = np.float64(palette[ids[t], ch])
             lo = _low(cell, bits, n_channels, ch)
-            far = max(abs(p - lo), abs(p - lo - step))
+            far = _far(p, lo, lo + step)
             dmax += far * far
         bound = min(bound, dmax)
-    # Slack for float32 rounding of the per-pixel distances (values up to 4 * 255**2).
-    bound = bound * (1.0 + 1e-5) + 1.0
+    bound = _with_slack(bound)
     n = 0
     for t in range(first, last):
         dmin = 0.0
         for ch in range(n_channels):
             p = np.float64(palette[ids[t], ch])
             lo = _low(cell, bits, n_channels, ch)
-            gap = max(lo - p, p - (lo + step), 0.0)
+            gap = _gap(p, lo, lo + step)
             dmin += gap * gap
         if dmin <= bound:
             if write:
@@ -235,18 +252,14 @@ def _box_candidates(palette, lo0, lo1, lo2, hi0, hi1, hi2, cand):
     for j in range(palette.shape[0]):
         p0, p1, p2 = np.float64(palette[j, 0]), np.float64(palette[j, 1]), \
             np.float64(palette[j, 2])
-        f0 = max(abs(p0 - lo0), abs(p0 - hi0))
-        f1 = max(abs(p1 - lo1), abs(p1 - hi1))
-        f2 = max(abs(p2 - lo2), abs(p2 - hi2))
+        f0, f1, f2 = _far(p0, lo0, hi0), _far(p1, lo1, hi1), _far(p2, lo2, hi2)
         bound = min(bound, f0 * f0 + f1 * f1 + f2 * f2)
-    bound = bound * (1.0 + 1e-5) + 1.0
+    bound = _with_slack(bound)
     n = 0
     for j in range(palette.shape[0]):
         p0, p1, p2 = np.float64(palette[j, 0]), np.float64(palette[j, 1]), \
             np.float64(palette[j, 2])
-        g0 = max(lo0 - p0, p0 - hi0, 0.0)
-        g1 = max(lo1 - p1, p1 - hi1, 0.0)
-        g2 = max(lo2 - p2, p2 - hi2, 0.0)
+        g0, g1, g2 = _gap(p0, lo0, hi0), _gap(p1, lo1, hi1), _gap(p2, lo2, hi2)
         if g0 * g0 + g1 * g1 + g2 * g2 <= bound:
             cand[n] = j
             n += 1
