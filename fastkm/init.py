@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from . import kernels
+from . import seeding
 
 
 def random_points(X, w, n_clusters, rng):
@@ -30,7 +30,9 @@ def kmeans_plusplus(X, w, n_clusters, rng, n_local_trials=None):
     The first centre is a point drawn in proportion to its weight. Each next centre: draw
     ``n_local_trials`` candidates in proportion to ``w·D(x)²`` (D the distance to the nearest
     centre so far) and keep the one that lowers the total potential most. The distance
-    updates and candidate potentials run in parallel kernels.
+    updates and candidate potentials run in parallel kernels that skip blocks of points a
+    centre cannot reach (``fastkm.seeding``): the seeds are those of the unpruned loops, but
+    the speed depends on the row order: points near one another in nearby rows seed fastest.
     """
     n, n_dims = X.shape
     if n_local_trials is None:
@@ -39,7 +41,11 @@ def kmeans_plusplus(X, w, n_clusters, rng, n_local_trials=None):
     first = int(rng.choice(n, p=w / w.sum()))
     centers[0] = X[first]
     closest = np.empty(n, dtype=np.float64)
-    chunk_pot = kernels.update_closest(X, w, centers[0], closest, True)
+    lo, hi = seeding.block_boxes(X)
+    block_max = np.empty(len(lo))
+    block_pot = np.empty(len(lo))
+    blocks = (lo, hi, block_max, block_pot)
+    chunk_pot = seeding.update_closest(X, w, centers[0], closest, True, *blocks)
     for c in range(1, n_clusters):
         pot = chunk_pot.sum()
         if not pot > 0.0:
@@ -48,10 +54,10 @@ def kmeans_plusplus(X, w, n_clusters, rng, n_local_trials=None):
             centers[c:] = centers[0]
             break
         targets = rng.uniform(size=n_local_trials) * pot
-        cand_ids = kernels.sample_by_potential(w, closest, chunk_pot, targets)
+        cand_ids = seeding.sample_by_potential(w, closest, chunk_pot, block_pot, targets)
         cands = np.ascontiguousarray(X[cand_ids], dtype=np.float64)
-        pots = kernels.candidate_potentials(X, w, closest, cands)
+        pots = seeding.candidate_potentials(X, w, closest, cands, *blocks)
         best = int(np.argmin(pots))
         centers[c] = cands[best]
-        chunk_pot = kernels.update_closest(X, w, centers[c], closest, False)
+        chunk_pot = seeding.update_closest(X, w, centers[c], closest, False, *blocks)
     return centers

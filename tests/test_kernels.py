@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from fastkm import kernels
+from fastkm import kernels, seeding
 from fastkm.kmeans import lloyd
 
 
@@ -177,21 +177,23 @@ def test_kmeanspp_kernels(p):
     X, w, C = p
     n = len(X)
     closest = np.empty(n)
-    part = kernels.update_closest(X, w, C[0], closest, True)
+    lo, hi = seeding.block_boxes(X)
+    blocks = (lo, hi, np.empty(len(lo)), np.empty(len(lo)))
+    part = seeding.update_closest(X, w, C[0], closest, True, *blocks)
     ref = ref_sqdist(X, C[:1])[:, 0]
     np.testing.assert_array_equal(closest, ref)
-    part = kernels.update_closest(X, w, C[-1], closest, False)
+    part = seeding.update_closest(X, w, C[-1], closest, False, *blocks)
     ref = np.minimum(ref, ref_sqdist(X, C[-1:])[:, 0])
     np.testing.assert_array_equal(closest, ref)
     assert part.sum() == (w * ref).sum()
-    pots = kernels.candidate_potentials(X, w, closest, C)
+    pots = seeding.candidate_potentials(X, w, closest, C, *blocks)
     np.testing.assert_array_equal(pots, (w[:, None] * np.minimum(ref[:, None], ref_sqdist(X, C))).sum(0))
     total = (w * closest).sum()
     if total > 0:
         # Integer-valued potentials: the running sums are exact, so the pick is exactly the
         # first point whose cumulative potential exceeds the target.
         targets = np.array([0.0, total / 3, total - 0.5, total * 0.999])
-        picks = kernels.sample_by_potential(w, closest, part, targets)
+        picks = seeding.sample_by_potential(w, closest, part, blocks[3], targets)
         cum = np.cumsum(w * closest)
         np.testing.assert_array_equal(picks, [np.flatnonzero(cum > t)[0] for t in targets])
         assert (w[picks] * closest[picks] > 0).all()

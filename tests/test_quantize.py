@@ -124,7 +124,10 @@ def test_coarse_histogram_is_the_weighted_mean_of_each_cell(rng, channels, bits)
         total = groups.setdefault(tuple(c.tolist()), [0.0, np.zeros(channels)])
         total[0] += n
         total[1] += n * x
-    cells = sorted(groups)  # cell order = the colours' own order
+    def z_key(cell):  # the coordinates' bits interleaved, most significant first
+        return [(c >> j) & 1 for j in reversed(range(bits)) for c in cell]
+
+    cells = sorted(groups, key=z_key)
     np.testing.assert_array_equal(weight, [groups[c][0] for c in cells])
     np.testing.assert_allclose(mean, [groups[c][1] / groups[c][0] for c in cells], rtol=1e-12)
 
