@@ -158,37 +158,56 @@ def distances_to_labelled(X, centers, labels, dist2):
 
 
 @njit(cache=True)
-def center_distances(centers):
-    """(K, K) Euclidean distances between centres; -1 on the diagonal so that, sorted, each
-    centre comes first in its own row."""
+def _distance_row(centers, a, out):
+    """Row ``a`` of the (K, K) Euclidean distances between centres, -1 on the diagonal so
+    that, sorted, each centre comes first in its own row."""
     n_clusters, n_dims = centers.shape
+    for b in range(n_clusters):
+        s = 0.0
+        for d in range(n_dims):
+            t = centers[a, d] - centers[b, d]
+            s += t * t
+        out[a, b] = np.sqrt(s)
+    out[a, a] = -1.0
+
+
+@njit(parallel=True, cache=True)
+def center_distances(centers):
+    """(K, K) Euclidean distances between centres (see :func:`_distance_row`); symmetric to
+    the last bit, as ``(x - y)²`` and ``(y - x)²`` round alike."""
+    n_clusters = centers.shape[0]
     out = np.empty((n_clusters, n_clusters))
-    for a in range(n_clusters):
-        out[a, a] = -1.0
-        for b in range(a + 1, n_clusters):
-            s = 0.0
-            for d in range(n_dims):
-                t = centers[a, d] - centers[b, d]
-                s += t * t
-            out[a, b] = out[b, a] = np.sqrt(s)
+    for a in prange(n_clusters):
+        _distance_row(centers, a, out)
     return out
 
 
 @njit(cache=True)
-def _sort_rows(keyed, order):
-    """Sort each row of ``order`` by ``keyed[a, order[a, j]]``, in place, by insertion: from
-    the previous iteration's order (centres move little) that costs about K per row."""
+def _sort_row(keyed, order, a):
+    """Sort ``order[a]`` by ``keyed[a, order[a, j]]``, in place, by insertion: from the
+    previous iteration's order (centres move little) that costs about K."""
     n_clusters = order.shape[0]
-    for a in range(n_clusters):
-        row = order[a]
-        for j in range(1, n_clusters):
-            k = row[j]
-            key = keyed[a, k]
-            i = j - 1
-            while i >= 0 and keyed[a, row[i]] > key:
-                row[i + 1] = row[i]
-                i -= 1
-            row[i + 1] = k
+    row = order[a]
+    for j in range(1, n_clusters):
+        k = row[j]
+        key = keyed[a, k]
+        i = j - 1
+        while i >= 0 and keyed[a, row[i]] > key:
+            row[i + 1] = row[i]
+            i -= 1
+        row[i + 1] = k
+
+
+@njit(parallel=True, cache=True)
+def _resorted_distances(centers, order):
+    # Rows are independent: at K = 256 the K² distances and K sorts took 0.37 ms per
+    # Lloyd iteration on one core, ~10% of a late Hamerly pass.
+    n_clusters = centers.shape[0]
+    keyed = np.empty((n_clusters, n_clusters))
+    for a in prange(n_clusters):
+        _distance_row(centers, a, keyed)
+        _sort_row(keyed, order, a)
+    return keyed
 
 
 def center_geometry(centers, order=None):
@@ -200,11 +219,11 @@ def center_geometry(centers, order=None):
     ``order`` (int32, K x K) is re-sorted in place and returned: cheap when the centres
     moved little. Ties may go either way.
     """
-    keyed = center_distances(centers)
     if order is None:
+        keyed = center_distances(centers)
         order = np.argsort(keyed, axis=1, kind="stable").astype(np.int32)
     else:
-        _sort_rows(keyed, order)
+        keyed = _resorted_distances(centers, order)
     cdist = keyed.copy()
     np.fill_diagonal(cdist, 0.0)
     half_sep = np.full(len(centers), np.inf)
