@@ -30,6 +30,10 @@ _SEED_MAX_POINTS = 1 << 12
 # give the full run a good start; running them to tol cost 3x as long at K = 256 for no
 # better result after the full run (path.jpg).
 _COARSE_MAX_ITER = 20
+# ... of which the seedings are ranked after this many, and only the best goes on: over six
+# photos x 3 seeds, K = 64 and 256, the MSE after the full run was the same within 0.05%
+# as with every seeding run for 20, and quantize took 20-35% less time.
+_COARSE_RANK_ITER = 8
 # The coarse histogram needs this many occupied cells per cluster, or seeding moves to finer
 # cells (then to the colours themselves): with a few dozen cells per cluster the seeds lose
 # detail (kite.jpg, K = 256, 6 bits: 28 cells per cluster, MSE 1.4% above 7 bits' 87).
@@ -172,8 +176,8 @@ def _fit_seeded(data, weights, colors, n_colors, init, n_init, max_iter, tol, se
     """Weighted k-means on the distinct colours from the best of ``n_init`` seedings.
 
     On a coarse histogram (``_seeding_points``), the seedings (k-means++ or random) are each
-    refined by at most ``_COARSE_MAX_ITER`` Lloyd iterations there, the lowest inertia wins,
-    and only the winner is run on the distinct colours. When these are few, each seeding is
+    refined by ``_COARSE_RANK_ITER`` Lloyd iterations there, the lowest inertia wins and goes
+    on there up to ``_COARSE_MAX_ITER``, and only it is run on the distinct colours. When these are few, each seeding is
     drawn on them, the same draw as on every pixel, and run in full; the lowest inertia wins.
     """
     with warnings.catch_warnings():
@@ -182,10 +186,15 @@ def _fit_seeded(data, weights, colors, n_colors, init, n_init, max_iter, tol, se
         rng = np.random.default_rng(seed)
         points, point_weights, coarse = _seeding_points(colors, data, weights, n_colors)
         if coarse:
-            starts = [KMeans(n_colors, init=init, n_init=n_init,
-                             max_iter=min(max_iter, _COARSE_MAX_ITER), tol=tol,
-                             random_state=rng).fit(points, sample_weight=point_weights)
-                      ._centers64]
+            rank_iter = min(max_iter, _COARSE_RANK_ITER)
+            best = KMeans(n_colors, init=init, n_init=n_init, max_iter=rank_iter, tol=tol,
+                          random_state=rng).fit(points, sample_weight=point_weights)
+            start = best._centers64
+            if max_iter > rank_iter and best.n_iter_ == rank_iter:
+                start = KMeans(n_colors, init=start,
+                               max_iter=min(max_iter, _COARSE_MAX_ITER) - rank_iter,
+                               tol=tol).fit(points, sample_weight=point_weights)._centers64
+            starts = [start]
         else:
             starts = [init] * n_init
         best = None
