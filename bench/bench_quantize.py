@@ -500,7 +500,8 @@ def run(quick: bool = False, images: list[str] | None = None, colors=None,
     lines = [title.rstrip(), "", *header_lines(command), "",
              "### Quantization of photos in memory", "",
              "fastkm: `fastkm.quantize(image, K, seed=0)` with its defaults: k-means++ seeding "
-             "drawn **3 times (n_init=3), the lowest inertia kept**, max_iter 300, tol 1e-4; "
+             "drawn once (n_init=1) on a coarse histogram and improved there by breathing k-means, "
+             "max_iter 300, tol 1e-4; "
              "uint8 image already in memory. One untimed call on the same image and K first "
              f"(Numba compilation, caches), then the median of {REPEAT} runs (one run, marked "
              f"(1), when it takes over {LONG_RUN:g} s). scikit-learn: `KMeans(n_clusters=K, "

@@ -21,9 +21,9 @@ from .kmeans import KMeans, _check_data
 from .palette import PaletteImage
 
 MAX_COLORS = 256
-# k-means++ costs K passes over its data, and n_init full runs cost n_init times one: past
-# this many distinct colours the seedings move to the colours cut to fewer bits per channel
-# (_seed_bits), and only the best of them is run on every colour. kite.jpg (34k colours)
+# k-means++ costs K passes over its data, and so does each Lloyd iteration: past this many
+# distinct colours the seedings and breathing move to the colours cut to fewer bits per
+# channel (_seed_bits), and only their result is run on every colour. kite.jpg (34k colours)
 # and path-640.jpg (29k): 2-3x faster at K = 64 and 256 than seeding on the colours.
 _SEED_MAX_POINTS = 1 << 12
 # Lloyd iterations for each seeding on the coarse histogram, to rank them: the best then
@@ -179,35 +179,25 @@ def _seeding_points(colors, data, weights, n_colors):
 def _fit_seeded(data, weights, colors, n_colors, init, n_init, max_iter, tol, seed):
     """Weighted k-means on the distinct colours from the best of ``n_init`` seedings.
 
-    On a coarse histogram (``_seeding_points``), the seedings (k-means++ or random) are each
-    refined by ``_COARSE_RANK_ITER`` Lloyd iterations there; the lowest inertia wins, is
-    improved there by breathing k-means (``fastkm.breathing``), and only the result is run on
-    the distinct colours. When these are few, each seeding is drawn on them, the same draw as
-    on every pixel, and run in full; the lowest inertia wins.
+    The seedings (k-means++ or random) are drawn on ``_seeding_points`` (a coarse histogram,
+    or the colours themselves while they are few) and each refined there by
+    ``_COARSE_RANK_ITER`` Lloyd iterations; the lowest inertia wins, is improved there by
+    breathing k-means (``fastkm.breathing``), and only the result runs on every colour.
     """
     with warnings.catch_warnings():
         # Duplicate colours are the norm here: an empty cluster is not news.
         warnings.simplefilter("ignore", RuntimeWarning)
         rng = np.random.default_rng(seed)
-        points, point_weights, coarse = _seeding_points(colors, data, weights, n_colors)
-        if coarse:
-            best = KMeans(n_colors, init=init, n_init=n_init,
-                          max_iter=min(max_iter, _COARSE_RANK_ITER), tol=tol,
-                          random_state=rng).fit(points, sample_weight=point_weights)
-            starts = [breathing.breathe(points, point_weights, best._centers64,
-                                        m=max(2, n_colors // 64),
-                                        max_rounds=_BREATHS if n_colors <= 64 else 2,
-                                        max_iter=min(max_iter, _BREATH_ITER),
-                                        tol=tol)._centers64]
-        else:
-            starts = [init] * n_init
-        best = None
-        for start in starts:
-            km = KMeans(n_colors, init=start, max_iter=max_iter, tol=tol, random_state=rng)
-            km.fit(data, sample_weight=weights)
-            if best is None or km.inertia_ < best.inertia_:
-                best = km
-        return best
+        points, point_weights, _ = _seeding_points(colors, data, weights, n_colors)
+        best = KMeans(n_colors, init=init, n_init=n_init,
+                      max_iter=min(max_iter, _COARSE_RANK_ITER), tol=tol,
+                      random_state=rng).fit(points, sample_weight=point_weights)
+        start = breathing.breathe(points, point_weights, best._centers64,
+                                  m=max(2, n_colors // 64),
+                                  max_rounds=_BREATHS if n_colors <= 64 else 2,
+                                  max_iter=min(max_iter, _BREATH_ITER), tol=tol)._centers64
+        return KMeans(n_colors, init=start, max_iter=max_iter, tol=tol).fit(
+            data, sample_weight=weights)
 
 
 def _check_space(space):
@@ -216,7 +206,7 @@ def _check_space(space):
     return space
 
 
-def quantize(image, n_colors=16, *, init="k-means++", n_init=3, max_iter=300, tol=1e-4,
+def quantize(image, n_colors=16, *, init="k-means++", n_init=1, max_iter=300, tol=1e-4,
              seed=None, space="rgb", dither="none") -> Quantized:
     """Reduce ``image`` to a palette of ``n_colors`` colours by k-means.
 
