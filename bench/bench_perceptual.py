@@ -280,11 +280,12 @@ def run(quick: bool = False) -> str:
     lines = [title, "", *header_lines(command), "",
              "### Mean ΔE, PSNR and SSIM: k-means in RGB, in OKLab, and pngquant", "",
              "fastkm: `fastkm.quantize(image, K, seed=0, space=...)` with its defaults "
-             "(k-means++ x 3, no dithering). pngquant: `pngquant --nofs K` (its default speed "
-             "4, no dithering) on a PNG of the decoded photo, its output read back. ΔE: mean "
-             "over pixels of the OKLab distance x 100 (about 2 is just noticeable); PSNR in "
-             "dB over RGB; SSIM from scikit-image (`channel_axis=2, data_range=255`). All "
-             "three are computed by this file in the same way for every tool.", ""]
+             "(one k-means++ seeding improved by breathing k-means, no dithering). "
+             "pngquant: `pngquant --nofs K` (its default speed 4, no dithering) on a PNG of "
+             "the decoded photo, its output read back. ΔE: mean over pixels of the OKLab "
+             "distance x 100 (about 2 is just noticeable); PSNR in dB over RGB; SSIM from "
+             "scikit-image (`channel_axis=2, data_range=255`). All three are computed by "
+             "this file in the same way for every tool.", ""]
     log(f"quality: {len(paths)} photos, K = {ks}")
     more, quality = quality_table(paths, ks)
     lines += more
