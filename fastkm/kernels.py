@@ -113,6 +113,36 @@ def assign(X, centers, labels, dist2):
 
 
 @njit(parallel=True, cache=True)
+def assign_near(X, centers, guess, cdist, order, margin, labels, dist2):
+    """:func:`assign`'s result, from a guess of each point's nearest centre.
+
+    Only centres ``k`` with ``||c_a - c_k|| < 2·||x - c_a||`` (``a`` the guess) can be nearer
+    than ``a`` (triangle inequality), so each point scans the centres in order of distance
+    from its guess, ``(cdist, order)`` of :func:`center_geometry`, and stops there (with
+    ``margin`` for rounding). After Lloyd, mapping colours to the rounded palette, the guesses
+    are the labels and the scans are a few centres long instead of K.
+    """
+    n = X.shape[0]
+    n_clusters = centers.shape[0]
+    for c in prange((n + CHUNK - 1) // CHUNK):
+        for i in range(c * CHUNK, min(n, (c + 1) * CHUNK)):
+            a = guess[i]
+            best = a
+            best_d2 = _sqdist(X, i, centers, a)
+            reach = 2.0 * np.sqrt(best_d2) + margin
+            for j in range(1, n_clusters):
+                k = order[a, j]
+                if cdist[a, k] > reach:
+                    break
+                d2 = _sqdist(X, i, centers, k)
+                if d2 < best_d2 or (d2 == best_d2 and k < best):
+                    best_d2 = d2
+                    best = k
+            labels[i] = best
+            dist2[i] = best_d2
+
+
+@njit(parallel=True, cache=True)
 def accumulate(X, w, labels, n_clusters):
     """Weighted per-cluster sums and weights.
 

@@ -50,6 +50,28 @@ def test_assign_matches_numpy(p):
 
 
 @settings(max_examples=150, deadline=None)
+@given(problems(grid=False), st.data())
+def test_assign_near_equals_assign_from_any_guess(p, data):
+    X, _, C = p
+    for centers in (C, np.concatenate([C, C])):  # duplicated centres: every distance tied
+        k = len(centers)
+        guess = np.array(data.draw(st.lists(st.integers(0, k - 1), min_size=len(X),
+                                            max_size=len(X))), dtype=np.int32)
+        want = np.empty(len(X), np.int32)
+        want_d = np.empty(len(X))
+        kernels.assign(X, centers, want, want_d)
+        # Right guesses stop early, wrong ones scan further: both must agree.
+        for g in (guess, want):
+            labels = np.empty(len(X), np.int32)
+            dist2 = np.empty(len(X))
+            cdist, order, _ = kernels.center_geometry(centers)
+            margin = 1e-9 * (float(np.abs(X).max()) * np.sqrt(X.shape[1]) + 1.0)
+            kernels.assign_near(X, centers, g, cdist, order, margin, labels, dist2)
+            np.testing.assert_array_equal(labels, want)
+            np.testing.assert_array_equal(dist2, want_d)
+
+
+@settings(max_examples=150, deadline=None)
 @given(problems())
 def test_assign_ties_go_to_lowest_index(p):
     X, _, C = p

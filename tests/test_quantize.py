@@ -37,12 +37,13 @@ def test_histogram_kmeans_equals_kmeans_on_every_pixel(demo_photo, k):
 
 
 @pytest.mark.parametrize("shape", [(40, 30), (40, 30, 1), (40, 30, 3), (40, 30, 4)])
-def test_result_is_consistent(shape):
+@pytest.mark.parametrize("k", [8, 200])  # 200: colours mapped by a search from their labels
+def test_result_is_consistent(shape, k):
     rng = np.random.default_rng(0)
     img = rng.integers(0, 256, size=shape, dtype=np.uint8)
-    q = fastkm.quantize(img, 8, seed=0)
+    q = fastkm.quantize(img, k, seed=0)
     c = 1 if len(shape) == 2 else shape[2]
-    assert q.palette.shape == (8, c) and q.palette.dtype == np.uint8
+    assert q.palette.shape == (k, c) and q.palette.dtype == np.uint8
     assert q.indices.shape == shape[:2] and q.indices.dtype == np.uint8
     out = q.to_image().astype(np.float64)
     ref = img.reshape(shape[0], shape[1], c).astype(np.float64)
