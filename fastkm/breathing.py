@@ -33,10 +33,12 @@ def _nearest_two(X, w, centers):
     return labels, upper * upper, lower * lower
 
 
-def _split(X, w, centers, m):
-    """The centres, plus a twin of each of the ``m`` of largest error."""
+def _split(X, w, centers, labels, m):
+    """The centres, plus a twin of each of the ``m`` of largest error; ``labels`` are the
+    points' nearest centres (a fit's own, so no search is needed)."""
     k, n_dims = centers.shape
-    labels, near, _ = _nearest_two(X, w, centers)
+    near = np.empty(X.shape[0])
+    kernels.distances_to_labelled(X, centers, labels, near)
     error = np.bincount(labels, weights=w * near, minlength=k)
     weight = np.bincount(labels, weights=w, minlength=k)
     worst = np.argsort(-error, kind="stable")[:m]
@@ -84,8 +86,8 @@ def breathe(X, w, centers, *, m=2, max_rounds=4, max_iter=5, tol=0.0):
     for _ in range(max_rounds):
         if m <= 0:
             break
-        grown = KMeans(k + m, init=_split(X, w, best._centers64, m), max_iter=max_iter,
-                       tol=tol).fit(X, sample_weight=w)
+        grown = KMeans(k + m, init=_split(X, w, best._centers64, best.labels_, m),
+                       max_iter=max_iter, tol=tol).fit(X, sample_weight=w)
         run = KMeans(k, init=_merge(X, w, grown._centers64, m), max_iter=max_iter,
                      tol=tol).fit(X, sample_weight=w)
         if run.inertia_ < best.inertia_:

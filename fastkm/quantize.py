@@ -17,7 +17,7 @@ import numpy as np
 
 from . import dither as dithering
 from . import breathing, histogram, kernels, oklab
-from .kmeans import _BOUND_SLACK, KMeans, _check_data
+from .kmeans import KMeans, _bound_margin, _check_data
 from .palette import PaletteImage
 
 MAX_COLORS = 256
@@ -35,8 +35,10 @@ _COARSE_RANK_ITER = 8
 # six photos x 3 seeds the MSE after the full run fell by 0.4-0.5% (K = 16, 64, 256) against
 # running the best seeding on to 20 iterations, for about the same time at K <= 64. Above
 # K = 64 the rounds cost more (K + m centres on ~20,000 cells): 2 rounds there gave 0.45%
-# (4 rounds 0.6%) for 10-20% more time.
+# (4 rounds 0.6%) for 10-20% more time. Each round splits and drops max(2, K // 64)
+# centres.
 _BREATHS = 4
+_BREATHS_ABOVE_64 = 2
 _BREATH_ITER = 5
 # The coarse histogram needs this many occupied cells per cluster, or seeding moves to finer
 # cells (then to the colours themselves): with a few dozen cells per cluster the seeds lose
@@ -169,15 +171,15 @@ def _coarse_histogram(colors, data, counts, bits):
 
 
 def _seeding_points(colors, data, weights, n_colors):
-    """What the seedings run on: ``(points, weights, coarse)``, the coarse histogram of
+    """What the seedings run on: ``(points, weights)``, the coarse histogram of
     ``_seed_bits`` bits per channel (or finer, up to 7, until it has enough occupied cells),
-    or the distinct colours themselves while they are few."""
+    or ``(data, weights)`` themselves while the colours are few."""
     if len(data) > _SEED_MAX_POINTS:
         for bits in range(_seed_bits(n_colors), 8):
             mean, weight = _coarse_histogram(colors, data, weights, bits)
             if len(mean) >= _MIN_CELLS_PER_CLUSTER * n_colors:
-                return mean, weight, True
-    return data, weights, False
+                return mean, weight
+    return data, weights
 
 
 def _fit_seeded(data, weights, colors, n_colors, init, n_init, max_iter, tol, seed):
@@ -192,13 +194,13 @@ def _fit_seeded(data, weights, colors, n_colors, init, n_init, max_iter, tol, se
         # Duplicate colours are the norm here: an empty cluster is not news.
         warnings.simplefilter("ignore", RuntimeWarning)
         rng = np.random.default_rng(seed)
-        points, point_weights, _ = _seeding_points(colors, data, weights, n_colors)
+        points, point_weights = _seeding_points(colors, data, weights, n_colors)
         best = KMeans(n_colors, init=init, n_init=n_init,
                       max_iter=min(max_iter, _COARSE_RANK_ITER), tol=tol,
                       random_state=rng).fit(points, sample_weight=point_weights)
         start = breathing.breathe(points, point_weights, best._centers64,
                                   m=max(2, n_colors // 64),
-                                  max_rounds=_BREATHS if n_colors <= 64 else 2,
+                                  max_rounds=_BREATHS if n_colors <= 64 else _BREATHS_ABOVE_64,
                                   max_iter=min(max_iter, _BREATH_ITER), tol=tol)._centers64
         return KMeans(n_colors, init=start, max_iter=max_iter, tol=tol).fit(
             data, sample_weight=weights)
@@ -212,8 +214,7 @@ def _nearest_entries(points, targets, guess):
         kernels.assign(points, targets, labels, np.empty(len(points)))
         return labels
     cdist, order, _ = kernels.center_geometry(targets)
-    margin = _BOUND_SLACK * (float(np.abs(points).max()) * np.sqrt(points.shape[1]) + 1.0)
-    kernels.assign_near(points, targets, guess, cdist, order, margin, labels,
+    kernels.assign_near(points, targets, guess, cdist, order, _bound_margin(points), labels,
                         np.empty(len(points)))
     return labels
 

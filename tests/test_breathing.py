@@ -33,7 +33,8 @@ def test_split_twins_the_centre_of_largest_error_and_merge_drops_a_redundant_one
     X, middles = blobs_on_a_line(np.random.default_rng(1))
     w = np.ones(len(X))
     centers = np.array([[0.0, 0.0], [15.0, 0.0], [30.0, 0.0]])
-    grown = _split(X, w, centers, 1)
+    labels = np.argmin(((X[:, None] - centers[None]) ** 2).sum(-1), axis=1).astype(np.int32)
+    grown = _split(X, w, centers, labels, 1)
     assert grown.shape == (4, 2)
     np.testing.assert_array_equal(grown[:3], centers)
     assert np.linalg.norm(grown[3] - centers[1]) < 0.1  # the twin of the centre at 15

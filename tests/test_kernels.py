@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from fastkm import kernels, seeding
-from fastkm.kmeans import lloyd
+from fastkm.kmeans import _bound_margin, lloyd
 
 
 def ref_sqdist(X, C):
@@ -65,8 +65,7 @@ def test_assign_near_equals_assign_from_any_guess(p, data):
             labels = np.empty(len(X), np.int32)
             dist2 = np.empty(len(X))
             cdist, order, _ = kernels.center_geometry(centers)
-            margin = 1e-9 * (float(np.abs(X).max()) * np.sqrt(X.shape[1]) + 1.0)
-            kernels.assign_near(X, centers, g, cdist, order, margin, labels, dist2)
+            kernels.assign_near(X, centers, g, cdist, order, _bound_margin(X), labels, dist2)
             np.testing.assert_array_equal(labels, want)
             np.testing.assert_array_equal(dist2, want_d)
 
