@@ -19,17 +19,17 @@ from __future__ import annotations
 import numpy as np
 
 from . import kernels
-from .kmeans import KMeans
+from .kmeans import KMeans, first_assignment
 
 
-def _nearest_two(X, w, centers):
+def _nearest_two(X, w, centers, guess):
     """Label of each point, and its squared distances to the nearest and second-nearest
-    centre."""
+    centre; ``guess`` names a centre near each point (where a search may start)."""
     n = X.shape[0]
     labels = np.empty(n, dtype=np.int32)
     upper = np.empty(n)
     lower = np.empty(n)
-    kernels.first_pass(X, w, centers, labels, upper, lower)
+    first_assignment(X, w, centers, guess, labels, upper, lower)
     return labels, upper * upper, lower * lower
 
 
@@ -47,12 +47,17 @@ def _split(X, w, centers, labels, m):
     return np.concatenate([centers, centers[worst] + nudge])
 
 
-def _merge(X, w, centers, m):
+def _merge(X, w, centers, labels, m):
     """The centres less the ``m`` whose removal raises the error least; the nearest
     neighbour of a removed centre stays while there are others to remove (it takes over the
-    removed centre's points, so its own utility is stale)."""
+    removed centre's points, so its own utility is stale). ``labels`` are the points'
+    nearest centres (a fit's own).
+
+    Returns the centres kept and, for each point, the index among them of its centre or,
+    if that was removed, of the kept centre nearest to it (a guess for the next run).
+    """
     k = centers.shape[0]
-    labels, near, second = _nearest_two(X, w, centers)
+    labels, near, second = _nearest_two(X, w, centers, labels)
     utility = np.bincount(labels, weights=w * (second - near), minlength=k)
     between = kernels.center_distances(centers)
     np.fill_diagonal(between, np.inf)
@@ -71,25 +76,32 @@ def _merge(X, w, centers, m):
             break
         if j not in removed:
             removed.append(j)
-    return np.delete(centers, removed, axis=0)
+    kept = np.setdiff1d(np.arange(k), removed)
+    renumber = np.empty(k, dtype=np.int32)
+    renumber[kept] = np.arange(len(kept))
+    if len(kept):
+        renumber[removed] = renumber[kept[between[np.ix_(removed, kept)].argmin(axis=1)]]
+    return centers[kept], renumber[labels]
 
 
-def breathe(X, w, centers, *, m=2, max_rounds=4, max_iter=5, tol=0.0):
+def breathe(X, w, centers, *, m=2, max_rounds=4, max_iter=5, tol=0.0, guess=None):
     """Breathing k-means from ``centers`` (K, D) on ``X`` (N, D) weighted by ``w``.
 
-    Each Lloyd run is at most ``max_iter`` iterations (``tol`` as KMeans's). Returns the
-    fitted ``KMeans`` of the best K centres found.
+    Each Lloyd run is at most ``max_iter`` iterations (``tol`` as KMeans's). ``guess``
+    optionally names a centre near each point (as ``fastkm.kmeans.lloyd``'s; speed only).
+    Returns the fitted ``KMeans`` of the best K centres found.
     """
     k = centers.shape[0]
-    best = KMeans(k, init=centers, max_iter=max_iter, tol=tol).fit(X, sample_weight=w)
+    best = KMeans(k, init=centers, max_iter=max_iter, tol=tol)._fit(X, w, guess)
     m = min(m, k, X.shape[0] - k)  # at most one twin per centre, and K + m <= N points
     for _ in range(max_rounds):
         if m <= 0:
             break
+        # The twins are appended, so the last labels are still valid guesses.
         grown = KMeans(k + m, init=_split(X, w, best._centers64, best.labels_, m),
-                       max_iter=max_iter, tol=tol).fit(X, sample_weight=w)
-        run = KMeans(k, init=_merge(X, w, grown._centers64, m), max_iter=max_iter,
-                     tol=tol).fit(X, sample_weight=w)
+                       max_iter=max_iter, tol=tol)._fit(X, w, best.labels_)
+        kept, near = _merge(X, w, grown._centers64, grown.labels_, m)
+        run = KMeans(k, init=kept, max_iter=max_iter, tol=tol)._fit(X, w, near)
         if run.inertia_ < best.inertia_:
             best = run
         else:

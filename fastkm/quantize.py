@@ -154,8 +154,8 @@ def _z_order(coarse, bits):
 
 def _coarse_histogram(colors, data, counts, bits):
     """The colours cut to ``bits`` bits per channel: the weighted mean of ``data`` (the points
-    clustered, one row per colour) in each occupied cell, and the cell weights, cells in
-    Z-order (``_z_order``)."""
+    clustered, one row per colour) in each occupied cell, the cell weights, cells in Z-order
+    (``_z_order``), and for each colour the row of its cell."""
     cell = _z_order(colors >> (8 - bits), bits)
     n_cells = 1 << (bits * colors.shape[1])
     if n_cells <= 1 << 18:
@@ -167,19 +167,21 @@ def _coarse_histogram(colors, data, counts, bits):
     occupied = np.flatnonzero(weight)
     mean = np.stack([np.bincount(where, weights=counts * data[:, ch], minlength=n_cells)[occupied]
                      for ch in range(data.shape[1])], axis=1) / weight[occupied, None]
-    return mean, weight[occupied]
+    row = np.empty(n_cells, dtype=np.int32)
+    row[occupied] = np.arange(len(occupied), dtype=np.int32)
+    return mean, weight[occupied], row[where]
 
 
 def _seeding_points(colors, data, weights, n_colors):
-    """What the seedings run on: ``(points, weights)``, the coarse histogram of
-    ``_seed_bits`` bits per channel (or finer, up to 7, until it has enough occupied cells),
-    or ``(data, weights)`` themselves while the colours are few."""
+    """What the seedings run on: ``(points, weights, cell)``, the coarse histogram of
+    ``_seed_bits`` bits per channel (or finer, up to 7, until it has enough occupied cells)
+    with each colour's row in it, or ``(data, weights, None)`` while the colours are few."""
     if len(data) > _SEED_MAX_POINTS:
         for bits in range(_seed_bits(n_colors), 8):
-            mean, weight = _coarse_histogram(colors, data, weights, bits)
+            mean, weight, cell = _coarse_histogram(colors, data, weights, bits)
             if len(mean) >= _MIN_CELLS_PER_CLUSTER * n_colors:
-                return mean, weight
-    return data, weights
+                return mean, weight, cell
+    return data, weights, None
 
 
 def _fit_seeded(data, weights, colors, n_colors, init, n_init, max_iter, tol, seed):
@@ -194,16 +196,20 @@ def _fit_seeded(data, weights, colors, n_colors, init, n_init, max_iter, tol, se
         # Duplicate colours are the norm here: an empty cluster is not news.
         warnings.simplefilter("ignore", RuntimeWarning)
         rng = np.random.default_rng(seed)
-        points, point_weights = _seeding_points(colors, data, weights, n_colors)
+        points, point_weights, cell = _seeding_points(colors, data, weights, n_colors)
         best = KMeans(n_colors, init=init, n_init=n_init,
                       max_iter=min(max_iter, _COARSE_RANK_ITER), tol=tol,
                       random_state=rng).fit(points, sample_weight=point_weights)
         start = breathing.breathe(points, point_weights, best._centers64,
                                   m=max(2, n_colors // 64),
                                   max_rounds=_BREATHS if n_colors <= 64 else _BREATHS_ABOVE_64,
-                                  max_iter=min(max_iter, _BREATH_ITER), tol=tol)._centers64
-        return KMeans(n_colors, init=start, max_iter=max_iter, tol=tol).fit(
-            data, sample_weight=weights)
+                                  max_iter=min(max_iter, _BREATH_ITER), tol=tol,
+                                  guess=best.labels_)
+        # Each colour's first search starts from its cell's centre (path.jpg, K = 256: 33 ms
+        # for a brute-force first pass on 150k colours, 5 ms this way).
+        guess = start.labels_ if cell is None else start.labels_[cell]
+        return KMeans(n_colors, init=start._centers64, max_iter=max_iter, tol=tol)._fit(
+            data, weights, guess)
 
 
 def _nearest_entries(points, targets, guess):

@@ -41,11 +41,20 @@ def test_split_twins_the_centre_of_largest_error_and_merge_drops_a_redundant_one
     # Two centres on the first blob: dropping either costs almost nothing; dropping the
     # lone centre of another blob costs a lot.
     crowded = np.array([[-0.05, 0.0], [0.05, 0.0], [10.0, 0.0], [20.0, 0.0], [30.0, 0.0]])
-    kept = _merge(X, w, crowded, 1)
-    assert kept.shape == (4, 2)
-    assert sum(abs(c[0]) < 1 for c in kept) == 1
+    nearest = np.argmin(((X[:, None] - crowded[None]) ** 2).sum(-1), axis=1).astype(np.int32)
+    # The labels passed in only say where the search starts: a poor start, same result.
+    for start in (nearest, np.zeros(len(X), np.int32)):
+        kept, guess = _merge(X, w, crowded, start, 1)
+        assert kept.shape == (4, 2)
+        assert sum(abs(c[0]) < 1 for c in kept) == 1
+        # Each point's guess is its own centre if kept, the kept centre nearest to it if not.
+        dropped = [j for j in range(5) if not any((kept == crowded[j]).all(axis=1))]
+        assert len(dropped) == 1
+        for j in range(5):
+            target = crowded[1 - dropped[0]] if j == dropped[0] else crowded[j]
+            assert (kept[guess[nearest == j]] == target).all()
     # Removing two: never both of a pair of nearest neighbours.
-    kept = _merge(X, w, crowded, 2)
+    kept, _ = _merge(X, w, crowded, nearest, 2)
     assert sum(abs(c[0]) < 1 for c in kept) == 1
 
 

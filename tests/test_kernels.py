@@ -1,12 +1,14 @@
 """Every kernel against a few lines of plain NumPy, on random inputs (hypothesis)."""
 
+from unittest import mock
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from fastkm import kernels, seeding
+from fastkm import kernels, kmeans, seeding
 from fastkm.kmeans import _bound_margin, lloyd
 
 
@@ -117,6 +119,48 @@ def test_chunks_are_summed_in_order_on_large_input():
     np.add.at(ref_s, labels, w[:, None] * X)
     np.testing.assert_allclose(sums, ref_s, rtol=1e-12)
     np.testing.assert_allclose(weights, np.bincount(labels, weights=w, minlength=5), rtol=1e-12)
+
+
+@settings(max_examples=150, deadline=None)
+@given(problems(grid=False), st.data())
+def test_first_pass_from_any_guess_equals_first_pass(p, data):
+    X, w, C = p
+    n = len(X)
+    for centers in (C, np.concatenate([C, C])):  # duplicated centres: every distance tied
+        k = len(centers)
+        want = [np.empty(n, np.int32), np.empty(n), np.empty(n)]
+        want_sums = kernels.first_pass(X, w, centers, *want)
+        guess = np.array(data.draw(st.lists(st.integers(0, k - 1), min_size=n, max_size=n)),
+                         dtype=np.int32)
+        # Right guesses stop early, wrong ones scan further: both give first_pass's bits.
+        for g in (guess, want[0]):
+            got = [np.empty(n, np.int32), np.empty(n), np.empty(n)]
+            cdist, order, _ = kernels.center_geometry(centers)
+            got_sums = kernels.first_pass_from(X, w, centers, cdist, order, g, _bound_margin(X),
+                                               *got)
+            for a, b in zip(got + list(got_sums), want + list(want_sums)):
+                np.testing.assert_array_equal(a, b)
+
+
+@settings(max_examples=60, deadline=None)
+@given(problems(max_n=200, max_k=12), st.integers(0, 2**32 - 1))
+def test_lloyd_from_a_guess_gives_the_same_run(p, seed):
+    X, w, C = p
+    guess = np.random.default_rng(seed).integers(0, len(C), len(X)).astype(np.int32)
+    want = lloyd(X, w, C, max_iter=50, tol=0.0)
+    # The search from the guess is used from K = 1 on here (by default only for large K).
+    with mock.patch.object(kmeans, "_GUIDED_MIN_CLUSTERS", 1):
+        got = lloyd(X, w, C, max_iter=50, tol=0.0, guess=guess)
+    for a, b in zip(got, want):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_lloyd_refuses_a_guess_out_of_range():
+    X = np.arange(12.0).reshape(6, 2)
+    with pytest.raises(ValueError, match=r"guess must be 6 centre indices in \[0, 2\)"):
+        lloyd(X, np.ones(6), X[:2], max_iter=5, tol=0.0, guess=np.full(6, 2))
+    with pytest.raises(ValueError, match="guess must be 6"):
+        lloyd(X, np.ones(6), X[:2], max_iter=5, tol=0.0, guess=np.zeros(5))
 
 
 @settings(max_examples=150, deadline=None)

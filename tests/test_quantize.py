@@ -119,7 +119,7 @@ def test_coarse_histogram_is_the_weighted_mean_of_each_cell(rng, channels, bits)
     colors = np.unique(rng.integers(0, 256, (3000, channels), dtype=np.uint8), axis=0)
     counts = rng.integers(1, 50, len(colors)).astype(np.float64)
     data = colors.astype(np.float64) * 0.5 + 1.0  # any points, one row per colour
-    mean, weight = _coarse_histogram(colors, data, counts, bits)
+    mean, weight, cell = _coarse_histogram(colors, data, counts, bits)
     groups = {}
     for c, x, n in zip(colors >> (8 - bits), data, counts):
         total = groups.setdefault(tuple(c.tolist()), [0.0, np.zeros(channels)])
@@ -131,6 +131,8 @@ def test_coarse_histogram_is_the_weighted_mean_of_each_cell(rng, channels, bits)
     cells = sorted(groups, key=z_key)
     np.testing.assert_array_equal(weight, [groups[c][0] for c in cells])
     np.testing.assert_allclose(mean, [groups[c][1] / groups[c][0] for c in cells], rtol=1e-12)
+    row = {c: j for j, c in enumerate(cells)}
+    np.testing.assert_array_equal(cell, [row[tuple(c.tolist())] for c in colors >> (8 - bits)])
 
 
 def test_seeding_runs_on_a_coarse_histogram_only_when_it_has_enough_cells(rng):
@@ -149,11 +151,13 @@ def test_seeding_runs_on_a_coarse_histogram_only_when_it_has_enough_cells(rng):
                             (narrow, 128, None)]:  # never enough cells: the colours
         w = np.ones(len(colors))
         data = colors.astype(np.float64)
-        points, weights = _seeding_points(colors, data, w, k)
+        points, weights, cell = _seeding_points(colors, data, w, k)
         want = len(colors) if bits is None else len(np.unique(colors >> (8 - bits), axis=0))
         assert len(points) == want
-        assert (points is data) == (bits is None)
+        assert (points is data) == (bits is None) == (cell is None)
         assert weights.sum() == len(colors)
+        if cell is not None:  # each colour's cell: its points there weigh what they count
+            np.testing.assert_array_equal(np.bincount(cell, weights=w), weights)
 
 
 @pytest.mark.parametrize("name", ["kite.jpg", "colorfulcups.jpg"])
