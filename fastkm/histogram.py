@@ -51,19 +51,35 @@ def distinct_keys(pixels):
     each: ``(keys (M,) int64, counts (M,) int64)``. Buckets count in uint32: N < 2**32."""
     n = pixels.shape[0]
     n_chunks = (n + PIXEL_CHUNK - 1) // PIXEL_CHUNK
+    # Colour pixels (the common case) read their bucket and low bits straight from the
+    # bytes, and each chunk counts into a row of its own, copied out at the end: path.jpg
+    # (4 MP), 9.2 -> 1.5 ms for this pass and 8.3 -> 5 ms for the next.
+    rgb = pixels.shape[1] == 3
     hist = _int_zeros((n_chunks, 256))
     for c in prange(n_chunks):
-        for p in range(c * PIXEL_CHUNK, min(n, (c + 1) * PIXEL_CHUNK)):
-            hist[c, _key(pixels, p) >> 16] += 1
+        count = np.zeros(256, dtype=np.int64)
+        if rgb:
+            for p in range(c * PIXEL_CHUNK, min(n, (c + 1) * PIXEL_CHUNK)):
+                count[pixels[p, 0]] += 1
+        else:
+            for p in range(c * PIXEL_CHUNK, min(n, (c + 1) * PIXEL_CHUNK)):
+                count[_key(pixels, p) >> 16] += 1
+        hist[c] = count
     offsets, start = _bucket_offsets(hist)
     low = np.empty(n, dtype=np.uint16)
     for c in prange(n_chunks):
-        at = offsets[c]
-        for p in range(c * PIXEL_CHUNK, min(n, (c + 1) * PIXEL_CHUNK)):
-            key = _key(pixels, p)
-            b = key >> 16
-            low[at[b]] = key & 0xFFFF
-            at[b] += 1
+        at = offsets[c].copy()
+        if rgb:
+            for p in range(c * PIXEL_CHUNK, min(n, (c + 1) * PIXEL_CHUNK)):
+                b = pixels[p, 0]
+                low[at[b]] = (np.uint16(pixels[p, 1]) << 8) | np.uint16(pixels[p, 2])
+                at[b] += 1
+        else:
+            for p in range(c * PIXEL_CHUNK, min(n, (c + 1) * PIXEL_CHUNK)):
+                key = _key(pixels, p)
+                b = key >> 16
+                low[at[b]] = key & 0xFFFF
+                at[b] += 1
     # Each bucket's distinct keys and counts go to the front of its own slice of these
     # (a bucket has at most as many distinct keys as entries); only those pages are touched.
     found = np.empty(n, dtype=np.int64)
@@ -72,19 +88,31 @@ def distinct_keys(pixels):
     n_groups = 256 // BUCKET_GROUP
     for g in prange(n_groups):
         table = np.zeros(1 << 16, dtype=np.uint32)
-        for b in range(g * BUCKET_GROUP, (g + 1) * BUCKET_GROUP):
+        # One bit per 64 table entries, set where any is counted: the read-out visits only
+        # those, so a sparse bucket costs its own size, not 65,536 (path-640.jpg, 0.26 MP:
+        # the read-out took most of the histogram's 5 ms).
+        touched = np.zeros(1 << 10, dtype=np.uint64)
+        # Buckets dealt out across the groups, not in runs: a photo's pixels crowd into a
+        # few neighbouring buckets, and the threads' shares of the groups then stay even.
+        for b in range(g, 256, n_groups):
             first, last = start[b], start[b + 1]
             if first == last:
                 continue
             for t in range(first, last):
-                table[low[t]] += 1
+                v = low[t]
+                table[v] += 1
+                touched[v >> 6] |= np.uint64(1) << np.uint64(v & 63)
             m = 0
-            for v in range(1 << 16):
-                if table[v] != 0:
-                    found[first + m] = (b << 16) | v
-                    found_counts[first + m] = table[v]
-                    table[v] = 0
-                    m += 1
+            for word in range(1 << 10):
+                if touched[word] == 0:
+                    continue
+                touched[word] = 0
+                for v in range(word << 6, (word + 1) << 6):
+                    if table[v] != 0:
+                        found[first + m] = (b << 16) | v
+                        found_counts[first + m] = table[v]
+                        table[v] = 0
+                        m += 1
             n_found[b] = m
     out_start = np.zeros(257, dtype=np.int64)
     for b in range(256):
@@ -114,8 +142,13 @@ def unpack_keys(keys, n_channels):
 @njit(parallel=True, cache=True)
 def map_pixels(pixels, lut, out):
     """``out[p] = lut[key(pixels[p])]`` for every pixel, in parallel."""
-    for p in prange(pixels.shape[0]):
-        out[p] = lut[_key(pixels, p)]
+    if pixels.shape[1] == 3:  # the key from the bytes, as in distinct_keys
+        for p in prange(pixels.shape[0]):
+            out[p] = lut[(np.int64(pixels[p, 0]) << 16) | (np.int64(pixels[p, 1]) << 8)
+                         | np.int64(pixels[p, 2])]
+    else:
+        for p in prange(pixels.shape[0]):
+            out[p] = lut[_key(pixels, p)]
 
 
 @njit(parallel=True, cache=True)
