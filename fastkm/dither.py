@@ -173,7 +173,7 @@ def candidate_grid(palette: np.ndarray, n_channels: int, bits: int):
     return offsets, ids
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _nearest(v0, v1, v2, v3, palette, offsets, ids, shift, strides):
     """Index of the palette entry nearest to (v0, v1, v2, v3), each float32 in [0, 255]."""
     cell = ((np.int64(v0) >> shift) * strides[0] + (np.int64(v1) >> shift) * strides[1]
@@ -193,7 +193,7 @@ def _nearest(v0, v1, v2, v3, palette, offsets, ids, shift, strides):
     return best
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _nearest3(v0, v1, v2, palette, offsets, ids, shift, bits):
     """``_nearest`` for RGB: the same result, with the cell index and distance unrolled."""
     cell = ((((np.int64(v0) >> shift) << bits) | (np.int64(v1) >> shift)) << bits) \
@@ -221,7 +221,7 @@ def _clamp(x):
     return min(max(x, np.float32(0.0)), np.float32(255.0))
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _channel(image, y, x, ch):
     return np.float32(image[y, x, ch]) if ch < image.shape[2] else np.float32(0.0)
 
@@ -278,7 +278,7 @@ def _closer(x0, x1, x2, p0, p1, p2, j, best_d, best):
     return min(d, best_d), (j if d < best_d else best)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _nearest_in_tile(v0, v1, v2, n, palette, cand, n_cand, best_d, best):
     """``best[:n]`` = nearest of the ``cand`` entries to each pixel of the tile, four
     entries per pass over the pixels; the loop over pixels has no data-dependent branch,
@@ -376,7 +376,7 @@ def _fs_strip(image, palette, offsets, ids, shift, strides, y_start, y0, y1, out
         cur[:, :] = 0.0
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _spread(row, x, e0, e1, e2, weight):
     row[x, 0] += e0 * weight
     row[x, 1] += e1 * weight

@@ -21,7 +21,7 @@ PIXEL_CHUNK = 1 << 16
 BUCKET_GROUP = 8
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _key(pixels, p):
     key = 0
     for ch in range(pixels.shape[1]):

@@ -24,7 +24,9 @@ from numba import njit, prange
 CHUNK = 2048
 
 
-@njit(cache=True)
+# Inlined by Numba, not left to LLVM: called as a function, each call in a hot loop paid
+# for its array arguments (a late Lloyd pass at K = 256 on 150k colours: 2.7 -> 1.9 ms).
+@njit(cache=True, inline="always")
 def _sqdist(X, i, centers, k):
     s = 0.0
     for d in range(X.shape[1]):
@@ -276,7 +278,7 @@ def _scan_distances(cdist, order):
     return sdist
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _scan_from(X, i, centers, sdist, order, a, d2a, margin):
     """Nearest and second-nearest centre of point ``i``, scanning from centre ``a`` (at
     squared distance ``d2a``) in order of distance from ``a``.

@@ -20,10 +20,10 @@ _ALGORITHMS = ("auto", "hamerly", "elkan", "lloyd")
 # iterations, far below any gap between distances that decides a label.
 _BOUND_SLACK = 1e-9
 # From this K on, a first assignment searches from a guess (kernels.first_pass_from) instead
-# of computing all K distances: 150k colours of path.jpg from their own labels, 26 ms
-# instead of 40 at K = 256 and 15 instead of 19 at K = 128; at K = 64 the brute force's
-# straight SIMD loop wins (10 ms against 11), at K = 16 by 3x.
-_GUIDED_MIN_CLUSTERS = 128
+# of computing all K distances: 150k colours of path.jpg from their own labels, 8.9 ms
+# instead of 25 at K = 256 and 6.2 instead of 7.2 at K = 64; at K = 32 they are even, and
+# at K = 16 the brute force's straight SIMD loop wins (3.0 ms against 4.2).
+_GUIDED_MIN_CLUSTERS = 64
 
 
 class NotFittedError(ValueError, AttributeError):

@@ -30,7 +30,7 @@ from .kernels import CHUNK, _sum_rows, _zeros
 BLOCK = 64
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _box_gap(lo, hi, b, point):
     """Squared distance from ``point`` to block b's box, summed as ``_sqdist`` sums."""
     s = 0.0
