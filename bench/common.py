@@ -29,8 +29,16 @@ def machine() -> str:
     return f"{model}, {os.cpu_count()} cores{mem}, Python {platform.python_version()}"
 
 
+# Worker threads of whatever ran before (OpenBLAS's, behind any large NumPy matrix product,
+# and OpenMP's) busy-wait for their next task for up to ~0.2 s, on the cores the next timed
+# code needs: a Numba pass on 2 cores took twice as long within 0.1 s of a NumPy `w @ X`.
+# Every timed call therefore starts once they have gone to sleep.
+SETTLE_S = 0.3
+
+
 def timed(fn, repeat=1):
-    """(median seconds, last result) of ``repeat`` calls of ``fn()``."""
+    """(median seconds, last result) of ``repeat`` calls of ``fn()``, after ``SETTLE_S`` idle."""
+    time.sleep(SETTLE_S)
     times, result = [], None
     for _ in range(repeat):
         t = time.perf_counter()

@@ -44,6 +44,22 @@ def test_tol_matches_sklearn_definition():
         np.testing.assert_array_equal(ours.labels_, ref.labels_)
 
 
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 2**31), n=st.integers(1, 5000), d=st.integers(1, 5),
+       dtype=st.sampled_from([np.float32, np.float64]))
+def test_weighted_mean_variance_matches_numpy(seed, n, d, dtype):
+    from fastkm.kmeans import _weighted_mean_variance
+
+    rng = np.random.default_rng(seed)
+    X = (rng.normal(size=(n, d)) * rng.uniform(0.1, 100, d) + rng.uniform(-50, 50, d)).astype(dtype)
+    w = rng.integers(0, 4, n).astype(np.float64)
+    w[0] = 1.0
+    x = X.astype(np.float64)
+    mean = (w[:, None] * x).sum(axis=0) / w.sum()
+    want = ((w[:, None] * (x - mean) ** 2).sum(axis=0) / w.sum()).mean()
+    np.testing.assert_allclose(_weighted_mean_variance(X, w), want, rtol=1e-9, atol=1e-12)
+
+
 @settings(max_examples=40, deadline=None)
 @given(seed=st.integers(0, 2**31), k=st.integers(1, 6))
 def test_weighted_fit_equals_repeated_points(seed, k):
