@@ -9,6 +9,7 @@ thousand), not of pixels. Pixels are then mapped through a lookup table indexed 
 from __future__ import annotations
 
 import numbers
+import threading
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -223,6 +224,22 @@ def _nearest_entries(points, targets, guess):
     return labels
 
 
+_TABLES = threading.local()
+
+
+def _lookup_table(n_channels):
+    """A table with an entry for every colour key of ``n_channels`` channels, contents
+    undefined: a call writes the entries of its own colours before it reads any. The 16 MB
+    RGB table is kept per thread: a fresh one cost 1.8 ms of page faults and clearing per
+    call (a 0.26 MP photo quantizes in ~20 ms), filling a kept one 0.3 ms."""
+    if n_channels < 3:
+        return np.empty(1 << (8 * n_channels), dtype=np.uint8)
+    table = getattr(_TABLES, "rgb", None)
+    if table is None:
+        table = _TABLES.rgb = np.empty(1 << 24, dtype=np.uint8)
+    return table
+
+
 def _check_space(space):
     if not isinstance(space, str) or space not in SPACES:
         raise ValueError(f"space must be one of {', '.join(map(repr, SPACES))}, got {space!r}")
@@ -307,7 +324,7 @@ def quantize(image, n_colors=16, *, init="k-means++", n_init=1, max_iter=300, to
         delta_e = 100.0 * float(distance) / n_pixels
     else:
         if inverse is None:
-            lut = np.zeros(1 << (8 * n_channels), dtype=np.uint8)
+            lut = _lookup_table(n_channels)
             lut[keys] = index
             indices = np.empty(n_pixels, dtype=np.uint8)
             histogram.map_pixels(pixels, lut, indices)

@@ -50,10 +50,34 @@ def test_result_is_consistent(shape, k):
     assert q.mse == pytest.approx(((out - ref) ** 2).mean(), rel=1e-12)
     assert q.psnr == pytest.approx(10 * np.log10(255 ** 2 / q.mse), rel=1e-12)
     # Every pixel gets its nearest palette entry (ties to the lowest index).
-    pal = q.palette.astype(np.float64)
-    d2 = ((ref.reshape(-1, c)[:, None, :] - pal[None]) ** 2).sum(-1)
-    np.testing.assert_array_equal(q.indices.ravel(), d2.argmin(axis=1))
+    np.testing.assert_array_equal(q.indices, nearest_entries(ref, q.palette))
     assert q.n_distinct == len(np.unique(img.reshape(-1, c), axis=0))
+
+
+def nearest_entries(img, palette):
+    """Index of each pixel's nearest palette entry (ties to the lowest), by brute force."""
+    px = img.reshape(-1, palette.shape[1]).astype(np.float64)
+    d2 = ((px[:, None, :] - palette.astype(np.float64)[None]) ** 2).sum(-1)
+    return d2.argmin(axis=1).reshape(img.shape[:2])
+
+
+def test_lookup_table_kept_between_calls_and_threads_gives_fresh_results():
+    """The RGB lookup table is reused per thread with stale entries: each call must still map
+    every pixel to its own nearest entry, in sequence and in parallel threads."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    rng = np.random.default_rng(5)
+    images = [rng.integers(0, 256, (60, 50, 3), dtype=np.uint8) for _ in range(4)]
+    images[1][:30] = images[0][:30]  # shared colours get other entries in the next palette
+    for img, k in zip(images, (8, 16, 64, 200)):
+        q = fastkm.quantize(img, k, seed=0)
+        np.testing.assert_array_equal(q.indices, nearest_entries(img, q.palette))
+    alone = [fastkm.quantize(img, 16, seed=1) for img in images]
+    with ThreadPoolExecutor(4) as pool:
+        together = list(pool.map(lambda img: fastkm.quantize(img, 16, seed=1), images * 3))
+    for q, want in zip(together, alone * 3):
+        np.testing.assert_array_equal(q.palette, want.palette)
+        np.testing.assert_array_equal(q.indices, want.indices)
 
 
 @settings(max_examples=60, deadline=None)
