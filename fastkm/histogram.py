@@ -152,6 +152,23 @@ def map_pixels(pixels, lut, out):
 
 
 @njit(parallel=True, cache=True)
+def z_order_cells(colors, bits):
+    """Index along a Z-order curve of each colour's cell when cut to ``bits`` bits per
+    channel: those bits of every channel interleaved, most significant first, channel 0
+    before channel 1 at each level. Cells near one another in colour then sit near one
+    another in index order, which is what k-means++'s pruning by blocks needs."""
+    n, n_channels = colors.shape
+    out = np.empty(n, dtype=np.int64)
+    for j in prange(n):
+        cell = 0
+        for b in range(7, 7 - bits, -1):
+            for ch in range(n_channels):
+                cell = (cell << 1) | ((np.int64(colors[j, ch]) >> b) & 1)
+        out[j] = cell
+    return out
+
+
+@njit(parallel=True, cache=True)
 def squared_errors(colors, counts, palette, index):
     """``err[j] = counts[j]·||colors[j] - palette[index[j]]||²`` for every distinct colour; the
     image's total squared error is their sum."""

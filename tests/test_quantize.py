@@ -157,6 +157,25 @@ def test_coarse_histogram_is_the_weighted_mean_of_each_cell(rng, channels, bits)
     np.testing.assert_allclose(mean, [groups[c][1] / groups[c][0] for c in cells], rtol=1e-12)
     row = {c: j for j, c in enumerate(cells)}
     np.testing.assert_array_equal(cell, [row[tuple(c.tolist())] for c in colors >> (8 - bits)])
+    # Asked for more cells than are occupied: nothing (the caller tries finer bits).
+    assert _coarse_histogram(colors, data, counts, bits, len(mean)) is not None
+    assert _coarse_histogram(colors, data, counts, bits, len(mean) + 1) is None
+
+
+@settings(max_examples=60, deadline=None)
+@given(arrays(np.uint8, st.tuples(st.integers(1, 30), st.sampled_from([1, 3, 4]))),
+       st.integers(1, 8))
+def test_z_order_cells_interleave_the_top_bits(colors, bits):
+    from fastkm.histogram import z_order_cells
+
+    want = []
+    for c in colors.tolist():
+        key = 0
+        for b in range(7, 7 - bits, -1):  # most significant first, channel 0 first
+            for v in c:
+                key = (key << 1) | ((v >> b) & 1)
+        want.append(key)
+    np.testing.assert_array_equal(z_order_cells(np.ascontiguousarray(colors), bits), want)
 
 
 def test_seeding_runs_on_a_coarse_histogram_only_when_it_has_enough_cells(rng):
