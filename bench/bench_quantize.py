@@ -35,7 +35,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 import fastkm  # noqa: E402
-from common import machine, table, timed  # noqa: E402
+from common import SETTLE_S, machine, table, timed  # noqa: E402
 
 try:
     import imagequant
@@ -281,9 +281,11 @@ def photo_table(paths: list[Path], ks, use_sklearn: bool) -> tuple[list[str], li
 
 # ---- table 2: scale --------------------------------------------------------------------
 
-# Runs in a fresh process so its RSS is this job's alone. ru_maxrss is the peak so far (KiB on
-# Linux); writing 5 to /proc/self/clear_refs resets it to the current RSS, which separates
-# the peak of quantize from that of decoding and upscaling.
+# Runs in a fresh process so its RSS is this job's alone. The peak is VmHWM, not ru_maxrss:
+# after fork and exec, ru_maxrss starts from the parent's peak (this benchmark's own 2.2-2.4
+# GB, which earlier runs reported as quantize's). Writing 5 to /proc/self/clear_refs resets
+# VmHWM to the current RSS, which separates the peak of quantize from that of decoding and
+# upscaling.
 SCALE_SCRIPT = r"""
 import json, resource, sys, time
 import numpy as np
@@ -291,6 +293,13 @@ from PIL import Image, ImageOps
 import fastkm
 
 def peak():
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 def rss():
@@ -349,7 +358,7 @@ def scale_table(path: Path, scale: int, k: int) -> tuple[list[str], dict]:
     lines += ["", f"A fresh process decodes {path.name} (Pillow), upscales it {scale}x "
               f"(Pillow bicubic), keeps it as a {w}x{h}x3 uint8 array "
               f"({w * h * 3 / 1e6:.0f} MB), warms fastkm up with one untimed call on it, "
-              f"then times `fastkm.quantize(image, {k}, seed=0)`. RSS (`ru_maxrss`, GB = "
+              f"then times `fastkm.quantize(image, {k}, seed=0)`. Peak RSS (VmHWM, GB = "
               "10^9 bytes) includes the interpreter, numpy, Numba and its compiled code, the "
               "input array and everything quantize allocates (histogram, palette, index "
               "plane); the peak during quantize was reset to the current RSS just before the "
@@ -516,7 +525,9 @@ def run(quick: bool = False, images: list[str] | None = None, colors=None,
              f"{REPEAT} runs; its MSE is that of its own palette and indices (it remaps in its "
              "own perceptual colour space, not to the nearest colour in RGB). MSE: mean over "
              "H*W*C of the squared error, computed by the benchmark for all three (fastkm's "
-             "own `.mse` is checked against it). Speed ratios above 1x mean fastkm is faster; "
+             "own `.mse` is checked against it). Every timed batch starts after "
+             f"{SETTLE_S:g} s idle, once the worker threads of whatever ran before (OpenBLAS, "
+             "OpenMP) have stopped spinning. Speed ratios above 1x mean fastkm is faster; "
              "MSE ratios below 1 mean fastkm is closer.", ""]
     log(f"table 1: {len(paths)} images, K = {ks}, sklearn {'on' if sklearn else 'off'}")
     photo, cases = photo_table(paths, ks, sklearn)
