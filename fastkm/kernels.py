@@ -311,6 +311,19 @@ def _scan_from(X, i, centers, sdist, order, a, d2a, margin):
     return best, best_d2, second2
 
 
+@njit(cache=True, inline="always")
+def _record_first(X, w, i, c, best, best_d2, second_d2, labels, upper, lower, part_s, part_w):
+    """A first pass's result for point ``i``: its label and Hamerly bounds, and its weight
+    and weighted coordinates added to chunk ``c``'s sums for that label."""
+    labels[i] = best
+    upper[i] = np.sqrt(best_d2)
+    lower[i] = np.sqrt(second_d2)
+    wi = w[i]
+    part_w[c, best] += wi
+    for d in range(X.shape[1]):
+        part_s[c, best, d] += wi * np.float64(X[i, d])
+
+
 @njit(parallel=True, cache=True)
 def first_pass(X, w, centers, labels, upper, lower):
     """Brute-force assignment that also records the Hamerly bounds.
@@ -345,13 +358,7 @@ def first_pass(X, w, centers, labels, upper, lower):
                     best = k
                 elif v < b2:
                     b2 = v
-            labels[i] = best
-            upper[i] = np.sqrt(b1)
-            lower[i] = np.sqrt(b2)
-            wi = w[i]
-            part_w[c, best] += wi
-            for d in range(n_dims):
-                part_s[c, best, d] += wi * np.float64(X[i, d])
+            _record_first(X, w, i, c, best, b1, b2, labels, upper, lower, part_s, part_w)
     return _reduce(part_s, part_w, n_clusters, n_dims)
 
 
@@ -375,13 +382,8 @@ def first_pass_from(X, w, centers, cdist, order, guess, margin, labels, upper, l
             a = guess[i]
             best, best_d2, second2 = _scan_from(X, i, centers, sdist, order, a,
                                                 _sqdist(X, i, centers, a), margin)
-            labels[i] = best
-            upper[i] = np.sqrt(best_d2)
-            lower[i] = np.sqrt(second2)
-            wi = w[i]
-            part_w[c, best] += wi
-            for d in range(n_dims):
-                part_s[c, best, d] += wi * np.float64(X[i, d])
+            _record_first(X, w, i, c, best, best_d2, second2, labels, upper, lower, part_s,
+                          part_w)
     return _reduce(part_s, part_w, n_clusters, n_dims)
 
 
