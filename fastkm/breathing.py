@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import kernels
-from .kmeans import KMeans, first_assignment
+from .kmeans import KMeans, _bound_margin, first_assignment
 
 
 def _nearest_two(X, w, centers, guess):
@@ -29,7 +29,7 @@ def _nearest_two(X, w, centers, guess):
     labels = np.empty(n, dtype=np.int32)
     upper = np.empty(n)
     lower = np.empty(n)
-    first_assignment(X, w, centers, guess, labels, upper, lower)
+    first_assignment(X, w, centers, guess, _bound_margin(X), labels, upper, lower)
     return labels, upper * upper, lower * lower
 
 

@@ -99,16 +99,16 @@ def _pick_method(algorithm):
     return "hamerly" if algorithm == "auto" else algorithm
 
 
-def first_assignment(X, w, centers, guess, labels, upper, lower):
+def first_assignment(X, w, centers, guess, margin, labels, upper, lower):
     """Nearest centre of each point and Hamerly's two bounds (``kernels.first_pass``), by a
-    search from ``guess`` (a centre near each point, or None) when K is large enough for
-    that to pay. Returns ``(sums, weights, order)``, ``order`` the centres' scan order if
-    one was made, else None."""
+    search from ``guess`` (a centre near each point, or None; ``margin`` is
+    ``_bound_margin(X)``) when K is large enough for that to pay. Returns
+    ``(sums, weights, order)``, ``order`` the centres' scan order if one was made, else None."""
     if guess is None or len(centers) < _GUIDED_MIN_CLUSTERS:
         return (*kernels.first_pass(X, w, centers, labels, upper, lower), None)
     cdist, order, _ = kernels.center_geometry(centers)
-    sums, weights = kernels.first_pass_from(X, w, centers, cdist, order, guess, _bound_margin(X),
-                                            labels, upper, lower)
+    sums, weights = kernels.first_pass_from(X, w, centers, cdist, order, guess, margin, labels,
+                                            upper, lower)
     return sums, weights, order
 
 
@@ -134,8 +134,7 @@ def lloyd(X, w, centers, *, max_iter, tol, method="hamerly", guess=None):
     labels = np.zeros(n, dtype=np.int32)
     upper = np.empty(n)
     lower = np.empty((n, n_clusters) if method == "elkan" else n)
-    first, step = ((kernels.elkan_first_pass, kernels.elkan_pass) if method == "elkan"
-                   else (kernels.first_pass, kernels.bounded_pass))
+    step = kernels.elkan_pass if method == "elkan" else kernels.bounded_pass
     dist2 = np.empty(n)
     shift = np.zeros(n_clusters)
     margin = _bound_margin(X)
@@ -147,10 +146,10 @@ def lloyd(X, w, centers, *, max_iter, tol, method="hamerly", guess=None):
     for it in range(max_iter):
         if it == 0 and method != "lloyd":
             if method == "hamerly":
-                sums, weights, order = first_assignment(X, w, centers, guess, labels, upper,
-                                                        lower)
+                sums, weights, order = first_assignment(X, w, centers, guess, margin, labels,
+                                                        upper, lower)
             else:
-                sums, weights = first(X, w, centers, labels, upper, lower)
+                sums, weights = kernels.elkan_first_pass(X, w, centers, labels, upper, lower)
             members = np.bincount(labels, weights=w > 0, minlength=n_clusters).astype(np.int64)
             changed = n
         elif method == "hamerly":
