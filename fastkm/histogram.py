@@ -168,6 +168,63 @@ def z_order_cells(colors, bits):
     return out
 
 
+#: Cells up to which ``cell_rows`` marks occupied cells in a dense table (2 MB of flags and
+#: 8 MB of rows, only the occupied rows' pages touched): 7 bits of RGB.
+DENSE_CELLS = 1 << 21
+
+
+@njit(cache=True)
+def cell_rows(cell, n_cells, min_cells):
+    """Number the occupied cells (``cell`` (M,) from :func:`z_order_cells`, each below
+    ``n_cells`` <= ``DENSE_CELLS``) 0, 1, ... in increasing cell order, as ``np.unique``
+    would: ``(row of each colour's cell (M,) int32, occupied cells)``. With fewer than
+    ``min_cells`` occupied the rows are left out (an empty array), since the caller then
+    moves to finer cells."""
+    seen = np.zeros(n_cells, dtype=np.uint8)
+    n_occupied = 0
+    for j in range(cell.shape[0]):
+        if seen[cell[j]] == 0:
+            seen[cell[j]] = 1
+            n_occupied += 1
+    if n_occupied < min_cells:
+        return np.empty(0, dtype=np.int32), n_occupied
+    row = np.empty(n_cells, dtype=np.int32)
+    # Eight flags at a time: at 7 bits a photo occupies a few percent of the 2**21 cells.
+    words = seen.view(np.uint64)
+    r = 0
+    for word in range(words.shape[0]):
+        if words[word] == 0:
+            continue
+        for c in range(word * 8, word * 8 + 8):
+            if seen[c] != 0:
+                row[c] = r
+                r += 1
+    out = np.empty(cell.shape[0], dtype=np.int32)
+    for j in range(cell.shape[0]):
+        out[j] = row[cell[j]]
+    return out, n_occupied
+
+
+@njit(cache=True)
+def cell_means(rows, n_rows, weights, data):
+    """Weighted mean of ``data`` (M, D) per row and the rows' total weights:
+    ``(means (n_rows, D), totals (n_rows,))``, summed in colour order as ``np.bincount``
+    does, so the means equal its to the last bit."""
+    n_dims = data.shape[1]
+    total = np.zeros(n_rows)
+    sums = np.zeros((n_rows, n_dims))
+    for j in range(rows.shape[0]):
+        r = rows[j]
+        wj = weights[j]
+        total[r] += wj
+        for d in range(n_dims):
+            sums[r, d] += wj * data[j, d]
+    for r in range(n_rows):
+        for d in range(n_dims):
+            sums[r, d] /= total[r]
+    return sums, total
+
+
 @njit(parallel=True, cache=True)
 def squared_errors(colors, counts, palette, index):
     """``err[j] = counts[j]·||colors[j] - palette[index[j]]||²`` for every distinct colour; the

@@ -135,11 +135,12 @@ def test_same_seed_same_palette(demo_photo):
     np.testing.assert_array_equal(a.indices, b.indices)
 
 
-@pytest.mark.parametrize("channels,bits", [(3, 5), (3, 6), (4, 5), (1, 7)])
+@pytest.mark.parametrize("channels,bits", [(3, 5), (3, 7), (4, 5), (4, 6), (1, 7)])
 def test_coarse_histogram_is_the_weighted_mean_of_each_cell(rng, channels, bits):
     from fastkm.quantize import _coarse_histogram
 
-    # Both paths: a dense count over every cell (3 x 6 bits) and sorted cells (4 x 5 bits).
+    # Both paths: occupied cells flagged in a dense table (up to 3 x 7 bits) and sorted
+    # cells (4 x 6 bits).
     colors = np.unique(rng.integers(0, 256, (3000, channels), dtype=np.uint8), axis=0)
     counts = rng.integers(1, 50, len(colors)).astype(np.float64)
     data = colors.astype(np.float64) * 0.5 + 1.0  # any points, one row per colour
@@ -176,6 +177,31 @@ def test_z_order_cells_interleave_the_top_bits(colors, bits):
                 key = (key << 1) | ((v >> b) & 1)
         want.append(key)
     np.testing.assert_array_equal(z_order_cells(np.ascontiguousarray(colors), bits), want)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.integers(0, (1 << 12) - 1), min_size=1, max_size=300), st.integers(0, 40),
+       st.integers(0, 2**32 - 1))
+def test_cell_rows_and_means_match_unique_and_bincount_to_the_bit(cell, min_cells, seed):
+    from fastkm.histogram import cell_means, cell_rows
+
+    cell = np.array(cell, dtype=np.int64)
+    r = np.random.default_rng(seed)
+    weights = r.integers(1, 1000, len(cell)).astype(np.float64)
+    data = r.normal(0, 100, (len(cell), 3))
+    cells, want_rows = np.unique(cell, return_inverse=True)
+    rows, n_occupied = cell_rows(cell, 1 << 12, min_cells)
+    assert n_occupied == len(cells)
+    if n_occupied < min_cells:
+        assert len(rows) == 0
+        return
+    np.testing.assert_array_equal(rows, want_rows)
+    means, totals = cell_means(rows, n_occupied, weights, data)
+    want_totals = np.bincount(want_rows, weights=weights)
+    np.testing.assert_array_equal(totals, want_totals)
+    for d in range(3):
+        np.testing.assert_array_equal(
+            means[:, d], np.bincount(want_rows, weights=weights * data[:, d]) / want_totals)
 
 
 def test_seeding_runs_on_a_coarse_histogram_only_when_it_has_enough_cells(rng):
