@@ -16,10 +16,20 @@ result is still a set of K centres Lloyd has run on; its inertia is never above 
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
 from . import kernels
-from .kmeans import KMeans, _bound_margin, first_assignment
+from .kmeans import _bound_margin, _weighted_mean_variance, first_assignment, lloyd
+
+
+class Breathed(NamedTuple):
+    """Breathing's result: the K centres, each point's label and the inertia."""
+
+    centers: np.ndarray
+    labels: np.ndarray
+    inertia: float
 
 
 def _nearest_two(X, w, centers, guess):
@@ -85,25 +95,33 @@ def _merge(X, w, centers, labels, m):
 
 
 def breathe(X, w, centers, *, m=2, max_rounds=4, max_iter=5, tol=0.0, guess=None):
-    """Breathing k-means from ``centers`` (K, D) on ``X`` (N, D) weighted by ``w``.
+    """Breathing k-means from ``centers`` (K, D) on ``X`` (N, D) weighted by ``w``, both
+    already validated (C-contiguous float, as ``fastkm.kmeans._check_data`` gives).
 
-    Each Lloyd run is at most ``max_iter`` iterations (``tol`` as KMeans's). ``guess``
-    optionally names a centre near each point (as ``fastkm.kmeans.lloyd``'s; speed only).
-    Returns the fitted ``KMeans`` of the best K centres found.
+    Each Lloyd run is at most ``max_iter`` iterations (``tol`` relative, as KMeans's).
+    ``guess`` optionally names a centre near each point (as ``fastkm.kmeans.lloyd``'s; speed
+    only). Returns the best K centres found as a :class:`Breathed`.
     """
     k = centers.shape[0]
-    best = KMeans(k, init=centers, max_iter=max_iter, tol=tol)._fit(X, w, guess)
+    # The runs call lloyd itself, not KMeans: a dozen fits on the same points would each
+    # validate them and recompute the variance behind tol (path-640.jpg, K = 16: ~60 us a
+    # fit, on runs of ~0.4 ms).
+    tol = tol * _weighted_mean_variance(X, w) if tol > 0 else 0.0
+
+    def run(start, near):
+        return lloyd(X, w, start, max_iter=max_iter, tol=tol, guess=near)
+
+    best = run(centers, guess)
     m = min(m, k, X.shape[0] - k)  # at most one twin per centre, and K + m <= N points
     for _ in range(max_rounds):
         if m <= 0:
             break
         # The twins are appended, so the last labels are still valid guesses.
-        grown = KMeans(k + m, init=_split(X, w, best._centers64, best.labels_, m),
-                       max_iter=max_iter, tol=tol)._fit(X, w, best.labels_)
-        kept, near = _merge(X, w, grown._centers64, grown.labels_, m)
-        run = KMeans(k, init=kept, max_iter=max_iter, tol=tol)._fit(X, w, near)
-        if run.inertia_ < best.inertia_:
-            best = run
+        grown = run(_split(X, w, best[0], best[1], m), best[1])
+        kept, near = _merge(X, w, grown[0], grown[1], m)
+        this = run(kept, near)
+        if this[2] < best[2]:
+            best = this
         else:
             m -= 1
-    return best
+    return Breathed(best[0], best[1], float(best[2]))

@@ -190,8 +190,8 @@ def _fit_seeded(data, weights, colors, n_colors, init, n_init, max_iter, tol, se
                                   guess=best.labels_)
         # Each colour's first search starts from its cell's centre (path.jpg, K = 256: 8 ms
         # for the first pass on 150k colours this way, 25 ms by brute force).
-        guess = start.labels_ if cell is None else start.labels_[cell]
-        return KMeans(n_colors, init=start._centers64, max_iter=max_iter, tol=tol)._fit(
+        guess = start.labels if cell is None else start.labels[cell]
+        return KMeans(n_colors, init=start.centers, max_iter=max_iter, tol=tol)._fit(
             data, weights, guess)
 
 
