@@ -167,24 +167,18 @@ def lloyd(X, w, centers, *, max_iter, tol, method="hamerly", guess=None):
             cdist, order, half_sep = kernels.center_geometry(centers, order)
             sums, weights, changed = step(X, w, centers, cdist, order, half_sep, labels, upper,
                                           lower, shift, margin, True)
-            members = np.bincount(labels, weights=w > 0, minlength=n_clusters)
+            members = np.bincount(labels, weights=w > 0, minlength=n_clusters).astype(np.int64)
         else:
             old = labels.copy()
             kernels.assign(X, centers, labels, dist2)
             sums, weights = kernels.accumulate(X, w, labels, n_clusters)
-            members = np.bincount(labels, weights=w > 0, minlength=n_clusters)
+            members = np.bincount(labels, weights=w > 0, minlength=n_clusters).astype(np.int64)
             changed = int(np.count_nonzero(old != labels))
         full = False
-        # Updated sums of a cluster that lost every member are rounding residue: clear them.
-        gone = members == 0
-        sums[gone] = 0.0
-        weights[gone] = 0.0
-        if gone.any():
+        if kernels.clear_empty(sums, weights, members):
             _relocate_empty(X, w, centers, labels, sums, weights, dist2)
             full = True
-        new_centers = sums / weights[:, None]
-        shift = np.sqrt(((new_centers - centers) ** 2).sum(axis=1))
-        centers = new_centers
+        centers, shift = kernels.moved_centers(sums, weights, centers)
         if it > 0 and changed == 0:
             strict = True
             break

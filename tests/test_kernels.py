@@ -236,6 +236,42 @@ def test_center_geometry(p):
         assert sorted(again[a]) == list(range(len(C)))
 
 
+@pytest.mark.parametrize("k", [5, kernels.RESORT_PARALLEL_MIN + 6])
+def test_resorting_on_one_core_or_all_gives_the_same_geometry(k):
+    rng = np.random.default_rng(k)
+    C = rng.normal(0, 10, (k, 3))
+    _, order, _ = kernels.center_geometry(C)
+    moved = C + rng.normal(0, 0.5, C.shape)
+    one, all_ = order.copy(), order.copy()
+    np.testing.assert_array_equal(kernels._resorted_distances_serial(moved, one),
+                                  kernels._resorted_distances(moved, all_))
+    np.testing.assert_array_equal(one, all_)
+    cdist, again, half = kernels.center_geometry(moved, order)
+    np.testing.assert_array_equal(again, one)
+    np.testing.assert_allclose(cdist, np.sqrt(ref_sqdist(moved, moved)), rtol=1e-12, atol=1e-12)
+    np.testing.assert_array_equal(half, 0.5 * cdist[np.arange(k), again[:, 1]])
+
+
+@settings(max_examples=150, deadline=None)
+@given(problems(grid=False), st.data())
+def test_center_update_matches_numpy(p, data):
+    _, _, C = p
+    k = len(C)
+    sums = data.draw(arrays(np.float64, C.shape, elements=st.floats(-1e6, 1e6)))
+    weights = data.draw(arrays(np.float64, (k,), elements=st.floats(0.5, 1e3)))
+    members = data.draw(arrays(np.int64, (k,), elements=st.integers(0, 3)))
+    want_s, want_w = sums.copy(), weights.copy()
+    want_s[members == 0] = 0.0
+    want_w[members == 0] = 0.0
+    assert kernels.clear_empty(sums, weights, members) == np.count_nonzero(members == 0)
+    np.testing.assert_array_equal(sums, want_s)
+    np.testing.assert_array_equal(weights, want_w)
+    weights[members == 0] = 1.0
+    new, shift = kernels.moved_centers(sums, weights, C)
+    np.testing.assert_array_equal(new, sums / weights[:, None])
+    np.testing.assert_array_equal(shift, np.sqrt(ref_sqdist(new, C)[np.arange(k), np.arange(k)]))
+
+
 @settings(max_examples=150, deadline=None)
 @given(problems())
 def test_kmeanspp_kernels(p):
