@@ -134,7 +134,6 @@ def lloyd(X, w, centers, *, max_iter, tol, method="hamerly", guess=None):
     labels = np.zeros(n, dtype=np.int32)
     upper = np.empty(n)
     lower = np.empty((n, n_clusters) if method == "elkan" else n)
-    step = kernels.elkan_pass if method == "elkan" else kernels.bounded_pass
     dist2 = np.empty(n)
     shift = np.zeros(n_clusters)
     margin = _bound_margin(X)
@@ -154,8 +153,8 @@ def lloyd(X, w, centers, *, max_iter, tol, method="hamerly", guess=None):
             changed = n
         elif method == "hamerly":
             cdist, order, half_sep = kernels.center_geometry(centers, order)
-            d_sums, d_weights, d_members, changed = step(
-                X, w, centers, cdist, order, half_sep, labels, upper, lower, shift, margin,
+            d_sums, d_weights, d_members, changed = kernels.bounded_pass(
+                X, w, centers, cdist, order, half_sep, labels, lower, shift, margin,
                 1 if full else 2)
             if full:
                 sums, weights, members = d_sums, d_weights, d_members
@@ -165,8 +164,8 @@ def lloyd(X, w, centers, *, max_iter, tol, method="hamerly", guess=None):
                 members += d_members
         elif method == "elkan":
             cdist, order, half_sep = kernels.center_geometry(centers, order)
-            sums, weights, changed = step(X, w, centers, cdist, order, half_sep, labels, upper,
-                                          lower, shift, margin, True)
+            sums, weights, changed = kernels.elkan_pass(X, w, centers, cdist, order, half_sep,
+                                                        labels, upper, lower, shift, margin, True)
             members = np.bincount(labels, weights=w > 0, minlength=n_clusters).astype(np.int64)
         else:
             old = labels.copy()
@@ -186,11 +185,11 @@ def lloyd(X, w, centers, *, max_iter, tol, method="hamerly", guess=None):
             break
     if not strict:
         if method == "hamerly":
-            step(X, w, centers, *kernels.center_geometry(centers, order), labels, upper, lower,
-                 shift, margin, 0)
+            kernels.bounded_pass(X, w, centers, *kernels.center_geometry(centers, order), labels,
+                                 lower, shift, margin, 0)
         elif method == "elkan":
-            step(X, w, centers, *kernels.center_geometry(centers, order), labels, upper, lower,
-                 shift, margin, False)
+            kernels.elkan_pass(X, w, centers, *kernels.center_geometry(centers, order), labels,
+                               upper, lower, shift, margin, False)
         else:
             kernels.assign(X, centers, labels, dist2)
     return centers, labels, kernels.inertia(X, w, centers, labels), it + 1
