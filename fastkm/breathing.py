@@ -38,9 +38,11 @@ def _nearest_two(X, w, centers, guess):
     n = X.shape[0]
     labels = np.empty(n, dtype=np.int32)
     upper = np.empty(n)
-    lower = np.empty(n)
-    first_assignment(X, w, centers, guess, _bound_margin(X), labels, upper, lower)
-    return labels, upper * upper, lower * lower
+    lower = np.empty((n, 2))
+    first_assignment(X, w, centers, guess, _bound_margin(X), labels, upper,
+                     np.empty(n, dtype=np.int32), lower)
+    second = lower[:, 0]
+    return labels, upper * upper, second * second
 
 
 def _split(X, w, centers, labels, m):

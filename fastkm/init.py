@@ -24,7 +24,7 @@ def random_points(X, w, n_clusters, rng):
     return np.asarray(X[chosen], dtype=np.float64)
 
 
-def kmeans_plusplus(X, w, n_clusters, rng, n_local_trials=None):
+def kmeans_plusplus(X, w, n_clusters, rng, n_local_trials=None, *, nearest=None):
     """Greedy k-means++ (Arthur & Vassilvitskii 2007, as scikit-learn does it), weighted.
 
     The first centre is a point drawn in proportion to its weight. Each next centre: draw
@@ -33,6 +33,9 @@ def kmeans_plusplus(X, w, n_clusters, rng, n_local_trials=None):
     updates and candidate potentials run in parallel kernels that skip blocks of points a
     centre cannot reach (``fastkm.seeding``): the seeds are those of the unpruned loops, but
     the speed depends on the row order: points near one another in nearby rows seed fastest.
+
+    ``nearest``, an optional (N,) int32 array, receives each point's nearest seed: a guess
+    from which Lloyd's first assignment searches (``fastkm.kmeans.lloyd``).
     """
     n, n_dims = X.shape
     if n_local_trials is None:
@@ -41,11 +44,13 @@ def kmeans_plusplus(X, w, n_clusters, rng, n_local_trials=None):
     first = int(rng.choice(n, p=w / w.sum()))
     centers[0] = X[first]
     closest = np.empty(n, dtype=np.float64)
+    if nearest is None:
+        nearest = np.empty(n, dtype=np.int32)
     lo, hi = seeding.block_boxes(X)
     block_max = np.empty(len(lo))
     block_pot = np.empty(len(lo))
     blocks = (lo, hi, block_max, block_pot)
-    chunk_pot = seeding.update_closest(X, w, centers[0], closest, True, *blocks)
+    chunk_pot = seeding.update_closest(X, w, centers[0], 0, closest, nearest, True, *blocks)
     for c in range(1, n_clusters):
         pot = chunk_pot.sum()
         if not pot > 0.0:
@@ -59,5 +64,6 @@ def kmeans_plusplus(X, w, n_clusters, rng, n_local_trials=None):
         pots = seeding.candidate_potentials(X, w, closest, cands, *blocks)
         best = int(np.argmin(pots))
         centers[c] = cands[best]
-        chunk_pot = seeding.update_closest(X, w, centers[c], closest, False, *blocks)
+        chunk_pot = seeding.update_closest(X, w, centers[c], c, closest, nearest, False,
+                                            *blocks)
     return centers

@@ -98,12 +98,15 @@ def clear_empty(sums, weights, members):
 
 
 @njit(cache=True, error_model="numpy")
-def moved_centers(sums, weights, centers):
+def moved_centers(sums, weights, centers, moved):
     """The new centres ``sums / weights`` and how far each moved from ``centers``
-    (Euclidean). One call instead of half a dozen NumPy operations per Lloyd iteration."""
+    (Euclidean). One call instead of half a dozen NumPy operations per Lloyd iteration.
+    Each move is added to ``moved[k]`` and the largest to ``moved[K]`` (see
+    :func:`bounded_pass`)."""
     n_clusters, n_dims = sums.shape
     new = np.empty((n_clusters, n_dims))
     shift = np.empty(n_clusters)
+    largest = 0.0
     for k in range(n_clusters):
         s = 0.0
         for d in range(n_dims):
@@ -112,6 +115,9 @@ def moved_centers(sums, weights, centers):
             t = v - centers[k, d]
             s += t * t
         shift[k] = np.sqrt(s)
+        moved[k] += shift[k]
+        largest = max(largest, shift[k])
+    moved[n_clusters] += largest
     return new, shift
 
 
@@ -338,20 +344,23 @@ def _scan_distances(cdist, order):
 
 @njit(cache=True, inline="always")
 def _scan_from(X, i, centers, sdist, order, a, d2a, margin):
-    """Nearest and second-nearest centre of point ``i``, scanning from centre ``a`` (at
-    squared distance ``d2a``) in order of distance from ``a``.
+    """The three nearest centres of point ``i``, scanning from centre ``a`` (at squared
+    distance ``d2a``) in order of distance from ``a``.
 
     Every centre from the j-th on is at least ``sdist[a, j] - ||x - c_a||`` away (triangle
-    inequality), so the scan stops once that exceeds the second nearest so far (with
+    inequality), so the scan stops once that exceeds the third nearest so far (with
     ``margin`` for rounding). Squared distances until then, so a square root is taken only
-    when the second nearest changes. Returns ``(best, best_d2, second_d2)``; ties go to the
-    lowest index, as in :func:`assign`.
+    when the third nearest changes. Returns ``(best, best_d2, second, second_d2, third_d2)``
+    (``second`` is ``best`` when there is no other centre); ties go to the lowest index for
+    both, as in :func:`assign` and :func:`first_pass`.
     """
     n_clusters = centers.shape[0]
     u = np.sqrt(d2a)
     best = a
     best_d2 = d2a
+    second = a
     second2 = np.inf
+    third2 = np.inf
     stop = np.inf
     for j in range(1, n_clusters):
         if sdist[a, j] > stop:
@@ -359,23 +368,34 @@ def _scan_from(X, i, centers, sdist, order, a, d2a, margin):
         k = order[a, j]
         d2 = _sqdist(X, i, centers, k)
         if d2 < best_d2 or (d2 == best_d2 and k < best):
+            third2 = second2
             second2 = best_d2
+            second = best
             best_d2 = d2
             best = k
-            stop = u + np.sqrt(second2) + margin
-        elif d2 < second2:
+        elif d2 < second2 or (d2 == second2 and k < second):
+            third2 = second2
             second2 = d2
-            stop = u + np.sqrt(second2) + margin
-    return best, best_d2, second2
+            second = k
+        elif d2 < third2:
+            third2 = d2
+        else:
+            continue
+        stop = u + np.sqrt(third2) + margin
+    return best, best_d2, second, second2, third2
 
 
 @njit(cache=True, inline="always")
-def _record_first(X, w, i, c, best, best_d2, second_d2, labels, upper, lower, part_s, part_w):
-    """A first pass's result for point ``i``: its label and Hamerly bounds, and its weight
-    and weighted coordinates added to chunk ``c``'s sums for that label."""
+def _record_first(X, w, i, c, best, best_d2, second, second_d2, third_d2, labels, upper,
+                  seconds, lower, part_s, part_w):
+    """A first pass's result for point ``i``: its label, the distance to it, its second
+    nearest centre and the bounds (see :func:`bounded_pass`), and its weight and weighted
+    coordinates added to chunk ``c``'s sums for that label."""
     labels[i] = best
     upper[i] = np.sqrt(best_d2)
-    lower[i] = np.sqrt(second_d2)
+    seconds[i] = second
+    lower[i, 0] = np.sqrt(second_d2)
+    lower[i, 1] = np.sqrt(third_d2)
     wi = w[i]
     part_w[c, best] += wi
     for d in range(X.shape[1]):
@@ -383,12 +403,14 @@ def _record_first(X, w, i, c, best, best_d2, second_d2, labels, upper, lower, pa
 
 
 @njit(parallel=True, cache=True)
-def first_pass(X, w, centers, labels, upper, lower):
-    """Brute-force assignment that also records the Hamerly bounds.
+def first_pass(X, w, centers, labels, upper, seconds, lower):
+    """Brute-force assignment that also records the bounds :func:`bounded_pass` keeps.
 
-    Sets ``labels``, ``upper[i]`` = distance to the nearest centre and ``lower[i]`` = distance
-    to the second nearest (Euclidean, not squared); returns ``(sums, weights)`` as
-    :func:`accumulate` does for the new labels.
+    Sets ``labels``, ``upper[i]`` = distance to the nearest centre, ``seconds[i]`` = the
+    second nearest centre (the nearest itself when K = 1), ``lower[i, 0]`` = distance to it
+    and ``lower[i, 1]`` = distance to the third nearest (Euclidean, not squared; inf where
+    there is none); returns ``(sums, weights)`` as :func:`accumulate` does for the new
+    labels.
     """
     n, n_dims = X.shape
     n_clusters = centers.shape[0]
@@ -406,22 +428,31 @@ def first_pass(X, w, centers, labels, upper, lower):
                     t = x - centers_t[d, k]
                     buf[k] += t * t
             best = 0
+            second = 0
             b1 = buf[0]
             b2 = np.inf
+            b3 = np.inf
             for k in range(1, n_clusters):
                 v = buf[k]
                 if v < b1:
+                    b3 = b2
                     b2 = b1
+                    second = best
                     b1 = v
                     best = k
                 elif v < b2:
+                    b3 = b2
                     b2 = v
-            _record_first(X, w, i, c, best, b1, b2, labels, upper, lower, part_s, part_w)
+                    second = k
+                elif v < b3:
+                    b3 = v
+            _record_first(X, w, i, c, best, b1, second, b2, b3, labels, upper, seconds, lower,
+                          part_s, part_w)
     return _reduce(part_s, part_w, n_clusters, n_dims)
 
 
 @njit(parallel=True, cache=True)
-def first_pass_from(X, w, centers, cdist, order, guess, margin, labels, upper, lower):
+def first_pass_from(X, w, centers, cdist, order, guess, margin, labels, upper, seconds, lower):
     """:func:`first_pass`'s results to the last bit, from a guess of each point's nearest
     centre (any valid index; ``(cdist, order)`` of :func:`center_geometry`).
 
@@ -438,28 +469,39 @@ def first_pass_from(X, w, centers, cdist, order, guess, margin, labels, upper, l
     for c in prange(n_chunks):
         for i in range(c * CHUNK, min(n, (c + 1) * CHUNK)):
             a = guess[i]
-            best, best_d2, second2 = _scan_from(X, i, centers, sdist, order, a,
-                                                _sqdist(X, i, centers, a), margin)
-            _record_first(X, w, i, c, best, best_d2, second2, labels, upper, lower, part_s,
-                          part_w)
+            best, best_d2, second, second2, third2 = _scan_from(
+                X, i, centers, sdist, order, a, _sqdist(X, i, centers, a), margin)
+            _record_first(X, w, i, c, best, best_d2, second, second2, third2, labels, upper,
+                          seconds, lower, part_s, part_w)
     return _reduce(part_s, part_w, n_clusters, n_dims)
 
 
 @njit(parallel=True, cache=True)
-def bounded_pass(X, w, centers, cdist, order, half_sep, labels, lower, shift, margin, sums_mode):
+def bounded_pass(X, w, centers, cdist, order, half_sep, labels, seconds, lower, moved, margin,
+                 sums_mode):
     """One exact Lloyd assignment that skips the distances which cannot change a label.
 
     Hamerly's bounds, with the full search replaced by a scan of the centres in order of their
     distance from the point's current centre ``a``, stopped as soon as the triangle
     inequality ``||x - c_k|| >= ||c_a - c_k|| - ||x - c_a||`` rules out every centre left.
 
-    On entry ``lower[i] <=`` the distance from point ``i`` to every old centre but its own;
-    ``shift[k]`` is how far centre ``k`` moved since (zeros if it did not). Hamerly's upper
-    bound is not kept: the distance to the point's own centre is computed every time (see
-    below). ``margin`` absorbs float rounding in the bounds: a point is skipped only when its
-    label is certain by more than ``margin``, so labels equal those of brute-force ``assign``
-    (ties to the lowest index included). ``(cdist, order, half_sep)`` is
-    :func:`center_geometry` of ``centers``.
+    Hamerly's lower bound is split in two. Each point keeps its second-nearest centre by
+    name, ``b = seconds[i]``, with a bound on its distance to ``c_b`` and one on its distance
+    to every other centre but its own. Late in a run a few centres still move far while most
+    barely move: a single bound over all other centres falls by the largest move every
+    iteration; this way only the bound on the (farther) rest does, and the one on ``b`` falls
+    by ``b``'s own moves.
+
+    The bounds are kept net of the moves so far, so a point whose label is certain is only
+    read, never written: ``moved[k]`` is the total distance centre ``k`` has moved since the
+    first pass and ``moved[K]`` the sum over iterations of the largest move of any centre;
+    ``lower[i, 0] - moved[b]`` is at most the distance to ``c_b`` and ``lower[i, 1] -
+    moved[K]`` at most the distance to every other centre but ``a``. No upper bound is kept:
+    the distance to the point's own centre is computed every time (see below). ``margin``
+    absorbs float rounding in the bounds: a point is skipped only when its label is certain
+    by more than ``margin``, so labels equal those of brute-force ``assign`` (ties to the
+    lowest index included). ``(cdist, order, half_sep)`` is :func:`center_geometry` of
+    ``centers``.
 
     Returns ``(sums, weights, members, n_changed)``: per cluster the weighted sum of its
     points, their total weight and how many of them have positive weight, for the new labels
@@ -469,18 +511,7 @@ def bounded_pass(X, w, centers, cdist, order, half_sep, labels, lower, shift, ma
     """
     n, n_dims = X.shape
     n_clusters = centers.shape[0]
-    # The largest shift bounds how much any "other" centre came closer; for the point whose
-    # own centre moved most, the second largest does.
-    big1 = -1.0
-    big2 = 0.0
-    arg1 = -1
-    for k in range(n_clusters):
-        if shift[k] > big1:
-            big2 = max(big1, 0.0)
-            big1 = shift[k]
-            arg1 = k
-        elif shift[k] > big2:
-            big2 = shift[k]
+    moved_rest = moved[n_clusters]
     sdist = _scan_distances(cdist, order)
     n_chunks = (n + CHUNK - 1) // CHUNK
     n_parts = n_chunks if sums_mode != 0 else 0
@@ -492,7 +523,7 @@ def bounded_pass(X, w, centers, cdist, order, half_sep, labels, lower, shift, ma
         n_changed = 0
         for i in range(c * CHUNK, min(n, (c + 1) * CHUNK)):
             a = labels[i]
-            lo = lower[i] - (big2 if a == arg1 else big1)
+            lo = min(lower[i, 0] - moved[seconds[i]], lower[i, 1] - moved_rest)
             m = max(half_sep[a], lo)
             # The exact distance to its own centre for every point, instead of an upper
             # bound tested first: that test failed at random for a quarter of the points, and
@@ -502,7 +533,8 @@ def bounded_pass(X, w, centers, cdist, order, half_sep, labels, lower, shift, ma
             t = m - margin
             d2a = _sqdist(X, i, centers, a)
             if t <= 0.0 or d2a >= t * t:
-                best, best_d2, second2 = _scan_from(X, i, centers, sdist, order, a, d2a, margin)
+                best, best_d2, second, second2, third2 = _scan_from(X, i, centers, sdist,
+                                                                    order, a, d2a, margin)
                 if best != a:
                     labels[i] = best
                     n_changed += 1
@@ -518,8 +550,9 @@ def bounded_pass(X, w, centers, cdist, order, half_sep, labels, lower, shift, ma
                             part_s[c, a, d] -= x
                             part_s[c, best, d] += x
                     a = best
-                lo = np.sqrt(second2)
-            lower[i] = lo
+                seconds[i] = second
+                lower[i, 0] = np.sqrt(second2) + moved[second]
+                lower[i, 1] = np.sqrt(third2) + moved_rest
             if sums_mode == 1:
                 wi = w[i]
                 part_w[c, a] += wi

@@ -65,8 +65,10 @@ def block_boxes(X):
 
 
 @njit(parallel=True, cache=True)
-def update_closest(X, w, point, closest, first, lo, hi, block_max, block_pot):
-    """``closest[i] = min(closest[i], ||X[i] - point||²)`` (just the distance if ``first``).
+def update_closest(X, w, point, index, closest, nearest, first, lo, hi, block_max, block_pot):
+    """``closest[i] = min(closest[i], ||X[i] - point||²)`` (just the distance if ``first``),
+    and ``nearest[i] = index`` where that is the new minimum: each point's nearest seed so
+    far (the earliest of equals), from which Lloyd's first assignment can search.
 
     Keeps ``block_max`` (the largest ``closest`` of each block) and ``block_pot`` (its sum of
     ``w·closest``) up to date, skipping blocks the point cannot reach. Returns the per-chunk
@@ -90,6 +92,7 @@ def update_closest(X, w, point, closest, first, lo, hi, block_max, block_pot):
                         d2 += t * t
                     if first or d2 < closest[i]:
                         closest[i] = d2
+                        nearest[i] = index
                     s += w[i] * closest[i]
                     top = max(top, closest[i])
                 block_pot[b] = s

@@ -128,13 +128,13 @@ def test_first_pass_from_any_guess_equals_first_pass(p, data):
     n = len(X)
     for centers in (C, np.concatenate([C, C])):  # duplicated centres: every distance tied
         k = len(centers)
-        want = [np.empty(n, np.int32), np.empty(n), np.empty(n)]
+        want = [np.empty(n, np.int32), np.empty(n), np.empty(n, np.int32), np.empty((n, 2))]
         want_sums = kernels.first_pass(X, w, centers, *want)
         guess = np.array(data.draw(st.lists(st.integers(0, k - 1), min_size=n, max_size=n)),
                          dtype=np.int32)
         # Right guesses stop early, wrong ones scan further: both give first_pass's bits.
         for g in (guess, want[0]):
-            got = [np.empty(n, np.int32), np.empty(n), np.empty(n)]
+            got = [np.empty(n, np.int32), np.empty(n), np.empty(n, np.int32), np.empty((n, 2))]
             cdist, order, _ = kernels.center_geometry(centers)
             got_sums = kernels.first_pass_from(X, w, centers, cdist, order, g, _bound_margin(X),
                                                *got)
@@ -168,14 +168,22 @@ def test_lloyd_refuses_a_guess_out_of_range():
 def test_first_pass_bounds(p):
     X, w, C = p
     n = len(X)
-    labels = np.empty(n, np.int32)
-    upper, lower = np.empty(n), np.empty(n)
-    sums, weights = kernels.first_pass(X, w, C, labels, upper, lower)
+    labels, seconds = np.empty(n, np.int32), np.empty(n, np.int32)
+    upper, lower = np.empty(n), np.empty((n, 2))
+    sums, weights = kernels.first_pass(X, w, C, labels, upper, seconds, lower)
     ref = ref_sqdist(X, C)
     np.testing.assert_array_equal(labels, ref.argmin(axis=1))
     np.testing.assert_array_equal(upper, np.sqrt(ref.min(axis=1)))
-    second = np.sort(ref, axis=1)[:, 1] if len(C) > 1 else np.full(n, np.inf)
-    np.testing.assert_array_equal(lower, np.sqrt(second))
+    ranked = np.sort(ref, axis=1)
+    second = ranked[:, 1] if len(C) > 1 else np.full(n, np.inf)
+    third = ranked[:, 2] if len(C) > 2 else np.full(n, np.inf)
+    np.testing.assert_array_equal(lower[:, 0], np.sqrt(second))
+    np.testing.assert_array_equal(lower[:, 1], np.sqrt(third))
+    # The second nearest by name: the lowest index at that distance other than the label.
+    others = ref.copy()
+    others[np.arange(n), labels] = np.inf
+    want = others.argmin(axis=1) if len(C) > 1 else labels
+    np.testing.assert_array_equal(seconds, want)
     ref_sums, ref_w = kernels.accumulate(X, w, labels, len(C))
     np.testing.assert_array_equal(sums, ref_sums)
     np.testing.assert_array_equal(weights, ref_w)
@@ -267,9 +275,11 @@ def test_center_update_matches_numpy(p, data):
     np.testing.assert_array_equal(sums, want_s)
     np.testing.assert_array_equal(weights, want_w)
     weights[members == 0] = 1.0
-    new, shift = kernels.moved_centers(sums, weights, C)
+    moved = np.arange(k + 1.0)
+    new, shift = kernels.moved_centers(sums, weights, C, moved)
     np.testing.assert_array_equal(new, sums / weights[:, None])
     np.testing.assert_array_equal(shift, np.sqrt(ref_sqdist(new, C)[np.arange(k), np.arange(k)]))
+    np.testing.assert_array_equal(moved, np.append(np.arange(k) + shift, k + shift.max()))
 
 
 @settings(max_examples=150, deadline=None)
@@ -277,14 +287,18 @@ def test_center_update_matches_numpy(p, data):
 def test_kmeanspp_kernels(p):
     X, w, C = p
     n = len(X)
-    closest = np.empty(n)
+    closest, nearest = np.empty(n), np.empty(n, np.int32)
     lo, hi = seeding.block_boxes(X)
     blocks = (lo, hi, np.empty(len(lo)), np.empty(len(lo)))
-    part = seeding.update_closest(X, w, C[0], closest, True, *blocks)
+    part = seeding.update_closest(X, w, C[0], 0, closest, nearest, True, *blocks)
     ref = ref_sqdist(X, C[:1])[:, 0]
     np.testing.assert_array_equal(closest, ref)
-    part = seeding.update_closest(X, w, C[-1], closest, False, *blocks)
-    ref = np.minimum(ref, ref_sqdist(X, C[-1:])[:, 0])
+    np.testing.assert_array_equal(nearest, 0)
+    last = len(C) - 1
+    part = seeding.update_closest(X, w, C[last], last, closest, nearest, False, *blocks)
+    d2 = ref_sqdist(X, C[last:])[:, 0]
+    np.testing.assert_array_equal(nearest, np.where(d2 < ref, last, 0))  # the earliest of equals
+    ref = np.minimum(ref, d2)
     np.testing.assert_array_equal(closest, ref)
     assert part.sum() == (w * ref).sum()
     pots = seeding.candidate_potentials(X, w, closest, C, *blocks)

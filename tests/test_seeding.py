@@ -63,13 +63,16 @@ def test_pruned_kmeanspp_kernels_equal_numpy_to_the_last_bit(p):
     np.testing.assert_array_equal(lo, np.minimum.reduceat(X, starts).astype(np.float64))
     np.testing.assert_array_equal(hi, np.maximum.reduceat(X, starts).astype(np.float64))
     block_max, block_pot = np.empty(len(lo)), np.empty(len(lo))
-    closest = np.empty(n)
+    closest, nearest = np.empty(n), np.empty(n, np.int32)
     ref = None
     for j, point in enumerate(centers[:6]):
-        part = seeding.update_closest(X, w, point, closest, j == 0, lo, hi, block_max, block_pot)
+        part = seeding.update_closest(X, w, point, j, closest, nearest, j == 0, lo, hi,
+                                      block_max, block_pot)
         d2 = ref_sqdist(X, point[None])[:, 0]
         ref = d2 if ref is None else np.minimum(ref, d2)
         np.testing.assert_array_equal(closest, ref)
+        # Each point's nearest seed so far, the earliest of equals.
+        np.testing.assert_array_equal(nearest, ref_sqdist(X, centers[:j + 1]).argmin(axis=1))
         np.testing.assert_array_equal(block_max, np.maximum.reduceat(ref, starts))
         np.testing.assert_array_equal(block_pot, ref_block_sums(w * ref, n))
         assert seq_sum(part) == ref_total(block_pot)
@@ -94,9 +97,11 @@ def test_draws_follow_the_running_sum_of_potential(p, fractions):
     X, centers = np.round(X), np.round(centers)
     lo, hi = seeding.block_boxes(X)
     block_max, block_pot = np.empty(len(lo)), np.empty(len(lo))
-    closest = np.empty(len(X))
-    part = seeding.update_closest(X, w, centers[0], closest, True, lo, hi, block_max, block_pot)
-    part = seeding.update_closest(X, w, centers[1], closest, False, lo, hi, block_max, block_pot)
+    closest, nearest = np.empty(len(X)), np.empty(len(X), np.int32)
+    part = seeding.update_closest(X, w, centers[0], 0, closest, nearest, True, lo, hi,
+                                  block_max, block_pot)
+    part = seeding.update_closest(X, w, centers[1], 1, closest, nearest, False, lo, hi,
+                                  block_max, block_pot)
     total = seq_sum(part)
     if not total > 0:
         return
@@ -119,9 +124,10 @@ def test_kmeanspp_draws_the_same_seeds_without_pruning(monkeypatch):
     pruned = kmeans_plusplus(X, w, 64, np.random.default_rng(0))
     update, potentials = seeding.update_closest, seeding.candidate_potentials
 
-    def update_all(X, w, point, closest, first, lo, hi, block_max, block_pot):
+    def update_all(X, w, point, index, closest, nearest, first, lo, hi, block_max, block_pot):
         block_max[:] = np.inf
-        return update(X, w, point, closest, first, lo, hi, block_max, block_pot)
+        return update(X, w, point, index, closest, nearest, first, lo, hi, block_max,
+                      block_pot)
 
     def potentials_all(X, w, closest, candidates, lo, hi, block_max, block_pot):
         return potentials(X, w, closest, candidates, lo, hi, np.full_like(block_max, np.inf),
@@ -129,6 +135,8 @@ def test_kmeanspp_draws_the_same_seeds_without_pruning(monkeypatch):
 
     monkeypatch.setattr(seeding, "update_closest", update_all)
     monkeypatch.setattr(seeding, "candidate_potentials", potentials_all)
-    unpruned = kmeans_plusplus(X, w, 64, np.random.default_rng(0))
+    near_unpruned = np.empty(len(X), np.int32)
+    unpruned = kmeans_plusplus(X, w, 64, np.random.default_rng(0), nearest=near_unpruned)
     np.testing.assert_array_equal(pruned, unpruned)
+    np.testing.assert_array_equal(near_unpruned, ref_sqdist(X, pruned).argmin(axis=1))
     assert all((X == c).all(axis=1).any() for c in pruned)
