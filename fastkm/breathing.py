@@ -32,14 +32,14 @@ class Breathed(NamedTuple):
     inertia: float
 
 
-def _nearest_two(X, w, centers, guess):
+def _nearest_two(X, w, centers, guess, margin):
     """Label of each point, and its squared distances to the nearest and second-nearest
     centre; ``guess`` names a centre near each point (where a search may start)."""
     n = X.shape[0]
     labels = np.empty(n, dtype=np.int32)
     upper = np.empty(n)
     lower = np.empty((n, 2))
-    first_assignment(X, w, centers, guess, _bound_margin(X), labels, upper,
+    first_assignment(X, w, centers, guess, margin, labels, upper,
                      np.empty(n, dtype=np.int32), lower)
     second = lower[:, 0]
     return labels, upper * upper, second * second
@@ -59,7 +59,7 @@ def _split(X, w, centers, labels, m):
     return np.concatenate([centers, centers[worst] + nudge])
 
 
-def _merge(X, w, centers, labels, m):
+def _merge(X, w, centers, labels, m, margin=None):
     """The centres less the ``m`` whose removal raises the error least; the nearest
     neighbour of a removed centre stays while there are others to remove (it takes over the
     removed centre's points, so its own utility is stale). ``labels`` are the points'
@@ -69,7 +69,9 @@ def _merge(X, w, centers, labels, m):
     if that was removed, of the kept centre nearest to it (a guess for the next run).
     """
     k = centers.shape[0]
-    labels, near, second = _nearest_two(X, w, centers, labels)
+    if margin is None:
+        margin = _bound_margin(X)
+    labels, near, second = _nearest_two(X, w, centers, labels, margin)
     utility = np.bincount(labels, weights=w * (second - near), minlength=k)
     between = kernels.center_distances(centers)
     np.fill_diagonal(between, np.inf)
@@ -109,9 +111,10 @@ def breathe(X, w, centers, *, m=2, max_rounds=4, max_iter=5, tol=0.0, guess=None
     # validate them and recompute the variance behind tol (path-640.jpg, K = 16: ~60 us a
     # fit, on runs of ~0.4 ms).
     tol = tol * _weighted_mean_variance(X, w) if tol > 0 else 0.0
+    margin = _bound_margin(X)
 
     def run(start, near):
-        return lloyd(X, w, start, max_iter=max_iter, tol=tol, guess=near)
+        return lloyd(X, w, start, max_iter=max_iter, tol=tol, guess=near, margin=margin)
 
     best = run(centers, guess)
     m = min(m, k, X.shape[0] - k)  # at most one twin per centre, and K + m <= N points
@@ -120,7 +123,7 @@ def breathe(X, w, centers, *, m=2, max_rounds=4, max_iter=5, tol=0.0, guess=None
             break
         # The twins are appended, so the last labels are still valid guesses.
         grown = run(_split(X, w, best[0], best[1], m), best[1])
-        kept, near = _merge(X, w, grown[0], grown[1], m)
+        kept, near = _merge(X, w, grown[0], grown[1], m, margin)
         this = run(kept, near)
         if this[2] < best[2]:
             best = this

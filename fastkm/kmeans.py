@@ -113,13 +113,14 @@ def first_assignment(X, w, centers, guess, margin, labels, upper, seconds, lower
     return sums, weights, order
 
 
-def lloyd(X, w, centers, *, max_iter, tol, method="hamerly", guess=None):
+def lloyd(X, w, centers, *, max_iter, tol, method="hamerly", guess=None, margin=None):
     """Run exact Lloyd from ``centers`` until labels stop changing, the squared centre shift
     falls to ``tol`` (absolute), or ``max_iter`` iterations.
 
     ``guess`` (N,) optionally names a centre near each point, such as a previous run's
     labels: Hamerly's first assignment then searches from it instead of over all K. It
-    changes only the speed, never the result.
+    changes only the speed, never the result. ``margin`` is ``_bound_margin(X)``, passed by
+    callers that run Lloyd many times on the same points.
 
     Returns ``(centers, labels, inertia, n_iter)``; as in scikit-learn, the labels returned
     are those of the returned centres, and ``n_iter`` counts the centre updates.
@@ -139,7 +140,8 @@ def lloyd(X, w, centers, *, max_iter, tol, method="hamerly", guess=None):
     dist2 = np.empty(n)
     shift = np.zeros(n_clusters)
     moved = np.zeros(n_clusters + 1)  # see kernels.bounded_pass
-    margin = _bound_margin(X)
+    if margin is None:
+        margin = _bound_margin(X)
     strict = False
     order = None  # the centres' scan order, re-sorted each iteration
     # Hamerly's pass keeps the sums up to date from the points that changed label, once they
