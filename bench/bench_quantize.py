@@ -50,8 +50,10 @@ IMAGES = ROOT.parent / "shared" / "images"
 KS = (16, 64, 256)
 QUICK_IMAGES = ("path-640.jpg", "kite.jpg")
 BIG, SMALL = "volna.jpg", "path-640.jpg"  # tables 2 and 3 (SMALL in --quick)
-REPEAT = 3
-LONG_RUN = 10.0  # s: a fastkm run longer than this is timed once, not three times
+# Runs per timing. Three left the median of a 15-20 ms run swinging by a third between
+# runs on a shared 2-core VM; five cost ~1.5 min more over the section.
+REPEAT = 5
+LONG_RUN = 10.0  # s: a fastkm run longer than this is timed once, not REPEAT times
 # scikit-learn costs O(pixels * K) per k-means++ step and per Lloyd iteration: on 2 cores
 # about 2 min per 4 MP photo at K = 256 (k-means++ ~40 s, then 30-110 iterations), 4x that
 # on volna (14.7 MP). To keep the full run within ~35 min, images over SKLEARN_MAX_PIXELS get
