@@ -479,9 +479,14 @@ def first_pass_from(X, w, centers, cdist, order, guess, margin, labels, upper, s
     return _reduce(part_s, part_w, n_clusters, n_dims)
 
 
+#: Up to this many dimensions :func:`bounded_pass` computes each point's distance to its own
+#: centre every time instead of testing an upper bound on it first (see there).
+TIGHT_MAX_DIMS = 4
+
+
 @njit(parallel=True, cache=True)
-def bounded_pass(X, w, centers, cdist, order, half_sep, labels, seconds, lower, moved, margin,
-                 sums_mode):
+def bounded_pass(X, w, centers, cdist, order, half_sep, labels, upper, seconds, lower, moved,
+                 margin, sums_mode):
     """One exact Lloyd assignment that skips the distances which cannot change a label.
 
     Hamerly's bounds, with the full search replaced by a scan of the centres in order of their
@@ -499,8 +504,9 @@ def bounded_pass(X, w, centers, cdist, order, half_sep, labels, seconds, lower, 
     read, never written: ``moved[k]`` is the total distance centre ``k`` has moved since the
     first pass and ``moved[K]`` the sum over iterations of the largest move of any centre;
     ``lower[i, 0] - moved[b]`` is at most the distance to ``c_b`` and ``lower[i, 1] -
-    moved[K]`` at most the distance to every other centre but ``a``. No upper bound is kept:
-    the distance to the point's own centre is computed every time (see below). ``margin``
+    moved[K]`` at most the distance to every other centre but ``a``. Above ``TIGHT_MAX_DIMS``
+    dimensions ``upper[i] + moved[a]`` is at least the distance to the point's own centre;
+    up to it ``upper`` is not used: that distance is computed every time. ``margin``
     absorbs float rounding in the bounds: a point is skipped only when its label is certain
     by more than ``margin``, so labels equal those of brute-force ``assign`` (ties to the
     lowest index included). ``(cdist, order, half_sep)`` is :func:`center_geometry` of
@@ -528,14 +534,21 @@ def bounded_pass(X, w, centers, cdist, order, half_sep, labels, seconds, lower, 
             a = labels[i]
             lo = min(lower[i, 0] - moved[seconds[i]], lower[i, 1] - moved_rest)
             m = max(half_sep[a], lo)
-            # The exact distance to its own centre for every point, instead of an upper
-            # bound tested first: that test failed at random for a quarter of the points, and
-            # its branch cost more than the distance (fallenleaf.jpg, K = 64, 192k colours:
-            # 74 -> 65 ms a run), besides the bound's read and write. Compared squared, so
-            # no square root unless the point is scanned.
             t = m - margin
-            d2a = _sqdist(X, i, centers, a)
-            if t <= 0.0 or d2a >= t * t:
+            # In few dimensions the exact distance to its own centre is computed for every
+            # point: an upper bound tested first failed at random for a quarter of the
+            # points, and that branch cost more than the distance (fallenleaf.jpg, K = 64,
+            # 192k colours: 74 -> 65 ms a run). In more, the distance costs more than the
+            # branch (blobs, D = 16, K = 64: 0.08 s with the bound, 0.14 s without).
+            if n_dims > TIGHT_MAX_DIMS and upper[i] + moved[a] < t:
+                certain = True
+            else:
+                d2a = _sqdist(X, i, centers, a)
+                # Squared, so no square root unless the point is scanned.
+                certain = t > 0.0 and d2a < t * t
+                if certain and n_dims > TIGHT_MAX_DIMS:
+                    upper[i] = np.sqrt(d2a) - moved[a]
+            if not certain:
                 best, best_d2, second, second2, third2 = _scan_from(X, i, centers, sdist,
                                                                     order, a, d2a, margin)
                 if best != a:
@@ -556,6 +569,8 @@ def bounded_pass(X, w, centers, cdist, order, half_sep, labels, seconds, lower, 
                 seconds[i] = second
                 lower[i, 0] = np.sqrt(second2) + moved[second]
                 lower[i, 1] = np.sqrt(third2) + moved_rest
+                if n_dims > TIGHT_MAX_DIMS:
+                    upper[i] = np.sqrt(best_d2) - moved[a]
             if sums_mode == 1:
                 wi = w[i]
                 part_w[c, a] += wi

@@ -159,8 +159,8 @@ def lloyd(X, w, centers, *, max_iter, tol, method="hamerly", guess=None, margin=
         elif method == "hamerly":
             cdist, order, half_sep = kernels.center_geometry(centers, order)
             d_sums, d_weights, d_members, changed = kernels.bounded_pass(
-                X, w, centers, cdist, order, half_sep, labels, seconds, lower, moved, margin,
-                1 if full else 2)
+                X, w, centers, cdist, order, half_sep, labels, upper, seconds, lower, moved,
+                margin, 1 if full else 2)
             if full:
                 sums, weights, members = d_sums, d_weights, d_members
             else:
@@ -191,7 +191,7 @@ def lloyd(X, w, centers, *, max_iter, tol, method="hamerly", guess=None, margin=
     if not strict:
         if method == "hamerly":
             kernels.bounded_pass(X, w, centers, *kernels.center_geometry(centers, order), labels,
-                                 seconds, lower, moved, margin, 0)
+                                 upper, seconds, lower, moved, margin, 0)
         elif method == "elkan":
             kernels.elkan_pass(X, w, centers, *kernels.center_geometry(centers, order), labels,
                                upper, lower, shift, margin, False)
