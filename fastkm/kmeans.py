@@ -20,9 +20,9 @@ _ALGORITHMS = ("auto", "hamerly", "elkan", "lloyd")
 # iterations, far below any gap between distances that decides a label.
 _BOUND_SLACK = 1e-9
 # From this K on, a first assignment searches from a guess (kernels.first_pass_from) instead
-# of computing all K distances: 150k colours of path.jpg from their own labels, 8.9 ms
-# instead of 25 at K = 256 and 6.2 instead of 7.2 at K = 64; at K = 32 they are even, and
-# at K = 16 the brute force's straight SIMD loop wins (3.0 ms against 4.2).
+# of computing all K distances: 150k colours of path.jpg from their own labels, 11.4 ms
+# instead of 35 at K = 256 and 7.4 instead of 9.9 at K = 64; at K = 32 the brute force still
+# wins (5.7 ms against 6.0), and at K = 16 its straight SIMD loop wins (3.6 ms against 4.3).
 _GUIDED_MIN_CLUSTERS = 64
 
 
@@ -321,7 +321,6 @@ class KMeans:
         method = _pick_method(self.algorithm)
         best = None
         for _ in range(n_init):
-            near = guess
             if isinstance(init, str) and init == "k-means++":
                 # Each point's nearest seed, known from the seeding, is where Lloyd's first
                 # assignment searches from (path-640.jpg's 21k cells at K = 256: 2.0 ms
@@ -332,6 +331,7 @@ class KMeans:
                 near = None
                 start = _init.random_points(X, w, self.n_clusters, rng)
             else:
+                near = guess
                 start = init
             run = lloyd(X, w, start, max_iter=int(self.max_iter), tol=tol, method=method,
                         guess=near)
