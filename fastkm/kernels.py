@@ -98,21 +98,42 @@ def clear_empty(sums, weights, members):
 
 
 @njit(cache=True, error_model="numpy")
-def moved_centers(sums, weights, centers, moved):
+def moved_centers(sums, weights, centers, moved, relax, last, tol):
     """The new centres ``sums / weights`` and how far each moved from ``centers``
     (Euclidean). One call instead of half a dozen NumPy operations per Lloyd iteration.
     Each move is added to ``moved[k]`` and the largest to ``moved[K]`` (see
-    :func:`bounded_pass`)."""
+    :func:`bounded_pass`).
+
+    ``relax`` > 1 over-relaxes: a centre whose step to its mean points the same way as its
+    last step (``last``, (K, D), updated here) moves ``relax`` times that step, unless the
+    steps to the means add up to at most ``tol`` (squared), where all stop at their means.
+    """
     n_clusters, n_dims = sums.shape
     new = np.empty((n_clusters, n_dims))
     shift = np.empty(n_clusters)
-    largest = 0.0
+    plain = 0.0
     for k in range(n_clusters):
-        s = 0.0
         for d in range(n_dims):
             v = sums[k, d] / weights[k]
             new[k, d] = v
             t = v - centers[k, d]
+            plain += t * t
+    if relax != 1.0:
+        on = plain > tol
+        for k in range(n_clusters):
+            dot = 0.0
+            for d in range(n_dims):
+                t = new[k, d] - centers[k, d]
+                dot += t * last[k, d]
+                last[k, d] = t
+            if on and dot > 0.0:
+                for d in range(n_dims):
+                    new[k, d] = centers[k, d] + relax * (new[k, d] - centers[k, d])
+    largest = 0.0
+    for k in range(n_clusters):
+        s = 0.0
+        for d in range(n_dims):
+            t = new[k, d] - centers[k, d]
             s += t * t
         shift[k] = np.sqrt(s)
         moved[k] += shift[k]

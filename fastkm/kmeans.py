@@ -113,7 +113,8 @@ def first_assignment(X, w, centers, guess, margin, labels, upper, seconds, lower
     return sums, weights, order
 
 
-def lloyd(X, w, centers, *, max_iter, tol, method="hamerly", guess=None, margin=None):
+def lloyd(X, w, centers, *, max_iter, tol, method="hamerly", guess=None, margin=None,
+          relax=1.0):
     """Run exact Lloyd from ``centers`` until labels stop changing, the squared centre shift
     falls to ``tol`` (absolute), or ``max_iter`` iterations.
 
@@ -121,6 +122,12 @@ def lloyd(X, w, centers, *, max_iter, tol, method="hamerly", guess=None, margin=
     labels: Hamerly's first assignment then searches from it instead of over all K. It
     changes only the speed, never the result. ``margin`` is ``_bound_margin(X)``, passed by
     callers that run Lloyd many times on the same points.
+
+    ``relax`` > 1 over-relaxes the centre updates (``kernels.moved_centers``): a centre
+    whose step to its mean keeps the direction of its last step moves ``relax`` times as
+    far. Labels stay exact for the centres of each pass, and the run still ends where
+    plain Lloyd stops: once no label changes or the steps fall to ``tol``, the centres land
+    on their means. ``fastkm.quantize`` uses it; ``KMeans.fit`` runs plain Lloyd.
 
     Returns ``(centers, labels, inertia, n_iter)``; as in scikit-learn, the labels returned
     are those of the returned centres, and ``n_iter`` counts the centre updates.
@@ -143,6 +150,7 @@ def lloyd(X, w, centers, *, max_iter, tol, method="hamerly", guess=None, margin=
     if margin is None:
         margin = _bound_margin(X)
     strict = False
+    last = np.zeros((n_clusters, X.shape[1]) if relax != 1.0 else (0, 0))
     order = None  # the centres' scan order, re-sorted each iteration
     # Hamerly's pass keeps the sums up to date from the points that changed label, once they
     # have been counted in full; after an empty cluster is re-seeded they are counted again.
@@ -182,8 +190,11 @@ def lloyd(X, w, centers, *, max_iter, tol, method="hamerly", guess=None, margin=
         if kernels.clear_empty(sums, weights, members):
             _relocate_empty(X, w, centers, labels, sums, weights, dist2)
             full = True
-        centers, shift = kernels.moved_centers(sums, weights, centers, moved)
-        if it > 0 and changed == 0:
+        relaxing = relax != 1.0
+        if relaxing and it > 0 and changed == 0:
+            relax = 1.0  # the labels have settled: the centres land on their means
+        centers, shift = kernels.moved_centers(sums, weights, centers, moved, relax, last, tol)
+        if it > 0 and changed == 0 and not relaxing:
             strict = True
             break
         if float((shift ** 2).sum()) <= tol:
@@ -307,9 +318,10 @@ class KMeans:
         w counts as w copies of it)."""
         return self._fit(X, sample_weight)
 
-    def _fit(self, X, sample_weight=None, guess=None):
+    def _fit(self, X, sample_weight=None, guess=None, relax=1.0):
         # ``guess``: a centre index near each point for the first assignment from explicit
-        # starting centres (see ``lloyd``), such as the labels of the run they come from.
+        # starting centres (see ``lloyd``), such as the labels of the run they come from;
+        # ``relax``: ``lloyd``'s over-relaxation (1: plain Lloyd, as ``fit``).
         X = _check_data(X)
         w = _check_weights(sample_weight, X.shape[0])
         init, n_init = self._check_params(X)
@@ -334,7 +346,7 @@ class KMeans:
                 near = guess
                 start = init
             run = lloyd(X, w, start, max_iter=int(self.max_iter), tol=tol, method=method,
-                        guess=near)
+                        guess=near, relax=relax)
             if best is None or run[2] < best[2]:
                 best = run
         centers, labels, inertia, n_iter = best

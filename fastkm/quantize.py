@@ -45,6 +45,12 @@ _BREATH_ITER = 5
 # cells (then to the colours themselves): with a few dozen cells per cluster the seeds lose
 # detail (kite.jpg, K = 256, 6 bits: 28 cells per cluster, MSE 1.4% above 7 bits' 87).
 _MIN_CELLS_PER_CLUSTER = 64
+# Over-relaxation of the run on every colour (``fastkm.kmeans.lloyd``'s ``relax``): late in
+# a long run the centres creep the same way for dozens of iterations, and stepping 1.9
+# times as far cuts them (path.jpg, K = 256: 80 -> 42 iterations, 185 -> 143 ms) and ends
+# lower (MSE -0.1% on average). 1.5, 1.7 and 2.2 did about as well; steps that grow while
+# the direction holds (up to 4x or 8x) cost more in bounds than they saved in iterations.
+_RELAX = 1.9
 #: Spaces k-means can cluster in.
 SPACES = ("rgb", "oklab")
 
@@ -173,7 +179,8 @@ def _fit_seeded(data, weights, colors, n_colors, init, n_init, max_iter, tol, se
     The seedings (k-means++ or random) are drawn on ``_seeding_points`` (a coarse histogram,
     or the colours themselves while they are few) and each refined there by
     ``_COARSE_RANK_ITER`` Lloyd iterations; the lowest inertia wins, is improved there by
-    breathing k-means (``fastkm.breathing``), and only the result runs on every colour.
+    breathing k-means (``fastkm.breathing``), and only the result runs on every colour,
+    over-relaxed (``_RELAX``).
     """
     with warnings.catch_warnings():
         # Duplicate colours are the norm here: an empty cluster is not news.
@@ -192,7 +199,7 @@ def _fit_seeded(data, weights, colors, n_colors, init, n_init, max_iter, tol, se
         # for the first pass on 150k colours this way, 35 ms by brute force).
         guess = start.labels if cell is None else start.labels[cell]
         return KMeans(n_colors, init=start.centers, max_iter=max_iter, tol=tol)._fit(
-            data, weights, guess)
+            data, weights, guess, _RELAX)
 
 
 def _nearest_entries(points, targets, guess):

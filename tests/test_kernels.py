@@ -220,6 +220,42 @@ def test_bounded_lloyd_equals_brute_force(method, p, max_iter):
     assert got[2] == ref[2]
 
 
+@pytest.mark.parametrize("method", ["hamerly", "elkan"])
+@settings(max_examples=150, deadline=None)
+@given(p=problems(max_n=80, max_k=10), max_iter=st.integers(1, 30),
+       relax=st.sampled_from([1.5, 1.9, 3.0]))
+def test_relaxed_lloyd_keeps_exact_labels(method, p, max_iter, relax):
+    """Over-relaxed steps are longer moves, and the bounds must follow them: labels and
+    centres equal those of the same run computing every distance."""
+    X, w, C = p
+    if not w.sum() > 0 or len(C) > len(X):
+        return
+    ref = lloyd(X, w, C, max_iter=max_iter, tol=0.0, method="lloyd", relax=relax)
+    got = lloyd(X, w, C, max_iter=max_iter, tol=0.0, method=method, relax=relax)
+    np.testing.assert_array_equal(got[1], ref[1])
+    np.testing.assert_array_equal(got[0], ref[0])
+    assert got[3] == ref[3]
+    np.testing.assert_array_equal(got[1], ref_sqdist(X, got[0]).argmin(axis=1))
+
+
+@settings(max_examples=100, deadline=None)
+@given(problems(grid=False, max_n=150, max_k=8), st.sampled_from([1.5, 1.9, 3.0]))
+def test_relaxed_lloyd_ends_where_plain_lloyd_stops(p, relax):
+    """Run to the end (tol 0), an over-relaxed run stops only at a fixed point of plain
+    Lloyd: every centre the weighted mean of its points, every point at its nearest."""
+    X, w, C = p
+    if not (w > 0).all() or len(C) > len(X):
+        return
+    centers, labels, inertia, n_iter = lloyd(X, w, C, max_iter=500, tol=0.0, relax=relax)
+    assert n_iter < 500
+    np.testing.assert_array_equal(labels, ref_sqdist(X, centers).argmin(axis=1))
+    for k in np.unique(labels):
+        mine = labels == k
+        mean = (w[mine, None] * X[mine]).sum(axis=0) / w[mine].sum()
+        np.testing.assert_allclose(centers[k], mean, rtol=1e-9, atol=1e-9)
+    assert inertia == pytest.approx((w * ref_sqdist(X, centers).min(axis=1)).sum(), rel=1e-9)
+
+
 @settings(max_examples=100, deadline=None)
 @given(problems(grid=False, max_n=100))
 def test_center_geometry(p):
@@ -276,10 +312,37 @@ def test_center_update_matches_numpy(p, data):
     np.testing.assert_array_equal(weights, want_w)
     weights[members == 0] = 1.0
     moved = np.arange(k + 1.0)
-    new, shift = kernels.moved_centers(sums, weights, C, moved)
+    new, shift = kernels.moved_centers(sums, weights, C, moved, 1.0, np.empty((0, 0)), 0.0)
     np.testing.assert_array_equal(new, sums / weights[:, None])
     np.testing.assert_array_equal(shift, np.sqrt(ref_sqdist(new, C)[np.arange(k), np.arange(k)]))
     np.testing.assert_array_equal(moved, np.append(np.arange(k) + shift, k + shift.max()))
+
+
+@settings(max_examples=150, deadline=None)
+@given(problems(grid=False), st.data())
+def test_relaxed_center_update_matches_numpy(p, data):
+    _, _, C = p
+    k, n_dims = C.shape
+    sums = data.draw(arrays(np.float64, C.shape, elements=st.floats(-1e6, 1e6)))
+    weights = data.draw(arrays(np.float64, (k,), elements=st.floats(0.5, 1e3)))
+    last = data.draw(arrays(np.float64, C.shape, elements=st.floats(-10, 10)))
+    relax = data.draw(st.sampled_from([1.5, 1.9, 3.0]))
+    step = sums / weights[:, None] - C
+    plain = float((step ** 2).sum())
+    tol = data.draw(st.sampled_from([0.0, plain / 2, plain * 2]))
+    # Only centres whose step keeps the direction of the last one go further, and none
+    # once the steps add up to tol or less.
+    along = ((step * last).sum(axis=1) > 0) & (plain > tol)
+    want = C + np.where(along, relax, 1.0)[:, None] * step
+    want[~along] = (sums / weights[:, None])[~along]
+    moved = np.zeros(k + 1)
+    given_last = last.copy()
+    new, shift = kernels.moved_centers(sums, weights, C, moved, relax, given_last, tol)
+    np.testing.assert_allclose(new, want, rtol=1e-12, atol=1e-9)
+    np.testing.assert_array_equal(given_last, step)
+    np.testing.assert_allclose(shift, np.sqrt(((new - C) ** 2).sum(axis=1)), rtol=1e-12,
+                               atol=1e-9)
+    np.testing.assert_allclose(moved, np.append(shift, shift.max()), rtol=1e-12, atol=1e-9)
 
 
 @settings(max_examples=150, deadline=None)
