@@ -456,20 +456,18 @@ def first_pass(X, w, centers, labels, upper, seconds, lower):
             b1 = buf[0]
             b2 = np.inf
             b3 = np.inf
+            # Selects, not branches: which of the three a distance displaces is a coin toss
+            # the branch predictor lost (6739 colours, K = 16: 272 -> 243 us; K = 64:
+            # 701 -> 564 us).
             for k in range(1, n_clusters):
                 v = buf[k]
-                if v < b1:
-                    b3 = b2
-                    b2 = b1
-                    second = best
-                    b1 = v
-                    best = k
-                elif v < b2:
-                    b3 = b2
-                    b2 = v
-                    second = k
-                elif v < b3:
-                    b3 = v
+                c1 = v < b1
+                c2 = v < b2
+                b3 = b2 if c2 else (v if v < b3 else b3)
+                b2 = b1 if c1 else (v if c2 else b2)
+                second = best if c1 else (k if c2 else second)
+                b1 = v if c1 else b1
+                best = k if c1 else best
             _record_first(X, w, i, c, best, b1, second, b2, b3, labels, upper, seconds, lower,
                           part_s, part_w)
     return _reduce(part_s, part_w, n_clusters, n_dims)

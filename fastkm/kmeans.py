@@ -20,9 +20,10 @@ _ALGORITHMS = ("auto", "hamerly", "elkan", "lloyd")
 # iterations, far below any gap between distances that decides a label.
 _BOUND_SLACK = 1e-9
 # From this K on, a first assignment searches from a guess (kernels.first_pass_from) instead
-# of computing all K distances: 150k colours of path.jpg from their own labels, 11.4 ms
-# instead of 35 at K = 256 and 7.4 instead of 9.9 at K = 64; at K = 32 the brute force still
-# wins (5.7 ms against 6.0), and at K = 16 its straight SIMD loop wins (3.6 ms against 4.3).
+# of computing all K distances: 150k colours of path.jpg from their own labels, 10.5 ms
+# instead of 31 at K = 256 and 7.2 instead of 8.9 at K = 64; at K = 32 the two are within
+# this machine's noise (6.0 and 6.8 ms, the other way round in an earlier build), and at
+# K = 16 the brute force's straight SIMD loop wins (3.2 ms against 4.5).
 _GUIDED_MIN_CLUSTERS = 64
 
 
