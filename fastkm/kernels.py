@@ -391,20 +391,17 @@ def _scan_from(X, i, centers, sdist, order, a, d2a, margin):
             break
         k = order[a, j]
         d2 = _sqdist(X, i, centers, k)
-        if d2 < best_d2 or (d2 == best_d2 and k < best):
-            third2 = second2
-            second2 = best_d2
-            second = best
-            best_d2 = d2
-            best = k
-        elif d2 < second2 or (d2 == second2 and k < second):
-            third2 = second2
-            second2 = d2
-            second = k
-        elif d2 < third2:
-            third2 = d2
-        else:
+        if d2 > third2:
             continue
+        # Selects, not branches, for which of the three it displaces (as in first_pass).
+        # Ties keep best < second, so c1 implies c2.
+        c1 = d2 < best_d2 or (d2 == best_d2 and k < best)
+        c2 = d2 < second2 or (d2 == second2 and k < second)
+        third2 = second2 if c2 else d2
+        second2 = best_d2 if c1 else (d2 if c2 else second2)
+        second = best if c1 else (k if c2 else second)
+        best_d2 = d2 if c1 else best_d2
+        best = k if c1 else best
         stop = u + np.sqrt(third2) + margin
     return best, best_d2, second, second2, third2
 
