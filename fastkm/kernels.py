@@ -454,8 +454,8 @@ def first_pass(X, w, centers, labels, upper, seconds, lower):
             b2 = np.inf
             b3 = np.inf
             # Selects, not branches: which of the three a distance displaces is a coin toss
-            # the branch predictor lost (6739 colours, K = 16: 272 -> 243 us; K = 64:
-            # 701 -> 564 us).
+            # the branch predictor lost (6,739 random 3-D points: K = 16 272 -> 243 us,
+            # K = 64 701 -> 564 us).
             for k in range(1, n_clusters):
                 v = buf[k]
                 c1 = v < b1

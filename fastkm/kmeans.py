@@ -127,8 +127,9 @@ def lloyd(X, w, centers, *, max_iter, tol, method="hamerly", guess=None, margin=
     ``relax`` > 1 over-relaxes the centre updates (``kernels.moved_centers``): a centre
     whose step to its mean keeps the direction of its last step moves ``relax`` times as
     far. Labels stay exact for the centres of each pass, and the run still ends where
-    plain Lloyd stops: once no label changes or the steps fall to ``tol``, the centres land
-    on their means. ``fastkm.quantize`` uses it; ``KMeans.fit`` runs plain Lloyd.
+    plain Lloyd stops: once no label changes or the steps fall to ``tol`` (and in the last
+    iteration ``max_iter`` allows), the centres land on their means. ``fastkm.quantize``
+    uses it; ``KMeans.fit`` runs plain Lloyd.
 
     Returns ``(centers, labels, inertia, n_iter)``; as in scikit-learn, the labels returned
     are those of the returned centres, and ``n_iter`` counts the centre updates.
@@ -192,8 +193,10 @@ def lloyd(X, w, centers, *, max_iter, tol, method="hamerly", guess=None, margin=
             _relocate_empty(X, w, centers, labels, sums, weights, dist2)
             full = True
         relaxing = relax != 1.0
-        if relaxing and it > 0 and changed == 0:
-            relax = 1.0  # the labels have settled: the centres land on their means
+        if relaxing and ((it > 0 and changed == 0) or it == max_iter - 1):
+            # The labels have settled, or this is the last update: the centres land on
+            # their means.
+            relax = 1.0
         centers, shift = kernels.moved_centers(sums, weights, centers, moved, relax, last, tol)
         if it > 0 and changed == 0 and not relaxing:
             strict = True

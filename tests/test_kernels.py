@@ -256,6 +256,27 @@ def test_relaxed_lloyd_ends_where_plain_lloyd_stops(p, relax):
     assert inertia == pytest.approx((w * ref_sqdist(X, centers).min(axis=1)).sum(), rel=1e-9)
 
 
+def test_relaxed_lloyd_stopped_by_max_iter_ends_on_means():
+    """A run cut short by max_iter takes a plain step last, so its centres are the means of
+    the labels they came from, never an overshoot."""
+    rng = np.random.default_rng(5)
+    X = np.concatenate([rng.normal(m, 1.0, (300, 2)) for m in (0.0, 4.0, 9.0)])
+    w = rng.uniform(0.5, 2.0, len(X))
+    start = X[:3].copy()
+    calls = []
+    real = kernels.moved_centers
+
+    def spy(sums, weights, centers, moved, relax, last, tol):
+        calls.append(relax)
+        return real(sums, weights, centers, moved, relax, last, tol)
+
+    for max_iter in (2, 3, 5):
+        calls.clear()
+        with mock.patch.object(kernels, "moved_centers", spy):
+            lloyd(X, w, start, max_iter=max_iter, tol=0.0, relax=1.9)
+        assert calls == [1.9] * (max_iter - 1) + [1.0]
+
+
 @settings(max_examples=100, deadline=None)
 @given(problems(grid=False, max_n=100))
 def test_center_geometry(p):
