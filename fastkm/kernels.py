@@ -10,6 +10,8 @@ Conventions shared by every kernel:
 - Work is cut into fixed-size chunks of points (``chunk``), never into one piece per thread:
   partial sums then have the same grouping on any number of cores, so results are repeatable
   across machines, and no two threads ever write the same accumulator.
+- Kernels that take a last ``key`` argument are wrapped (:func:`_keyed`) so that callers
+  never pass it: it is ``width_key(D)``, which lets colours run code compiled for D = 3.
 
 The kernels trust their inputs (shapes, dtypes, labels in range): ``fastkm.kmeans`` validates
 before calling them, since an out-of-range index in compiled code is a crash, not an error.
@@ -24,12 +26,41 @@ from numba import njit, prange
 CHUNK = 2048
 
 
+#: Widths D for which the kernels are compiled with D as a constant, so that LLVM unrolls
+#: their loops over coordinates: colours (RGB and OKLab), where that made ``quantize`` 10-23%
+#: faster. Other widths run the same code with D read from the array, in one more
+#: compilation of each kernel.
+_CONSTANT_WIDTHS = {3: (0, 0, 0)}
+
+
+def width_key(n_dims):
+    """The last argument of the kernels wrapped by :func:`_keyed`, for data of ``n_dims``
+    columns: a tuple of that length (its length is known when Numba compiles) or ``()``."""
+    return _CONSTANT_WIDTHS.get(n_dims, ())
+
+
+def _keyed(kernel):
+    """``kernel``, called with :func:`width_key` of its first argument's width appended."""
+    def call(*args):
+        return kernel(*args, _CONSTANT_WIDTHS.get(args[0].shape[1], ()))
+    call.__name__ = call.__qualname__ = kernel.__name__
+    call.__doc__ = kernel.__doc__
+    call.kernel = kernel
+    return call
+
+
+@njit(cache=True, inline="always")
+def _width(X, key):
+    """D, the width of ``X``: the constant ``len(key)`` when the key names it."""
+    return len(key) if len(key) else X.shape[1]
+
+
 # Inlined by Numba, not left to LLVM: called as a function, each call in a hot loop paid
 # for its array arguments (a late Lloyd pass at K = 256 on 150k colours: 2.7 -> 1.9 ms).
 @njit(cache=True, inline="always")
-def _sqdist(X, i, centers, k):
+def _sqdist(X, i, centers, k, key):
     s = 0.0
-    for d in range(X.shape[1]):
+    for d in range(_width(X, key)):
         t = np.float64(X[i, d]) - centers[k, d]
         s += t * t
     return s
@@ -172,13 +203,14 @@ def assign(X, centers, labels, dist2):
             dist2[i] = best_d
 
 
+@_keyed
 @njit(parallel=True, cache=True)
-def assign_near(X, centers, guess, cdist, order, margin, labels, dist2):
+def assign_near(X, centers, guess, sdist, order, margin, labels, dist2, key):
     """:func:`assign`'s result, from a guess of each point's nearest centre.
 
     Only centres ``k`` with ``||c_a - c_k|| < 2·||x - c_a||`` (``a`` the guess) can be nearer
     than ``a`` (triangle inequality), so each point scans the centres in order of distance
-    from its guess, ``(cdist, order)`` of :func:`center_geometry`, and stops there (with
+    from its guess, ``(sdist, order)`` of :func:`center_geometry`, and stops there (with
     ``margin`` for rounding). After Lloyd, mapping colours to the rounded palette, the guesses
     are the labels and the scans are a few centres long instead of K.
     """
@@ -188,13 +220,13 @@ def assign_near(X, centers, guess, cdist, order, margin, labels, dist2):
         for i in range(c * CHUNK, min(n, (c + 1) * CHUNK)):
             a = guess[i]
             best = a
-            best_d2 = _sqdist(X, i, centers, a)
+            best_d2 = _sqdist(X, i, centers, a, key)
             reach = 2.0 * np.sqrt(best_d2) + margin
             for j in range(1, n_clusters):
-                k = order[a, j]
-                if cdist[a, k] > reach:
+                if sdist[a, j] > reach:
                     break
-                d2 = _sqdist(X, i, centers, k)
+                k = order[a, j]
+                d2 = _sqdist(X, i, centers, k, key)
                 if d2 < best_d2 or (d2 == best_d2 and k < best):
                     best_d2 = d2
                     best = k
@@ -202,29 +234,33 @@ def assign_near(X, centers, guess, cdist, order, margin, labels, dist2):
             dist2[i] = best_d2
 
 
+@_keyed
 @njit(parallel=True, cache=True)
-def accumulate(X, w, labels, n_clusters):
+def accumulate(X, w, labels, n_clusters, key):
     """Weighted per-cluster sums and weights.
 
     Returns ``sums[k] = Σ_{labels[i]=k} w[i]·X[i]`` (K, D) and ``weights[k] = Σ w[i]`` (K,),
     both float64, summed per chunk and then over chunks in chunk order.
     """
-    n, n_dims = X.shape
+    n = X.shape[0]
+    n_dims = _width(X, key)
     n_chunks = (n + CHUNK - 1) // CHUNK
     part_s = _zeros((n_chunks, n_clusters, n_dims))
     part_w = _zeros((n_chunks, n_clusters))
     for c in prange(n_chunks):
+        width = _width(X, key)  # here, where Numba's outlined loop body sees the constant
         for i in range(c * CHUNK, min(n, (c + 1) * CHUNK)):
             k = labels[i]
             wi = w[i]
             part_w[c, k] += wi
-            for d in range(n_dims):
+            for d in range(width):
                 part_s[c, k, d] += wi * np.float64(X[i, d])
     return _reduce(part_s, part_w, n_clusters, n_dims)
 
 
+@_keyed
 @njit(parallel=True, cache=True)
-def inertia(X, w, centers, labels):
+def inertia(X, w, centers, labels, key):
     """``Σ_i w[i]·||X[i] - centers[labels[i]]||²`` in float64."""
     n = X.shape[0]
     n_chunks = (n + CHUNK - 1) // CHUNK
@@ -232,7 +268,7 @@ def inertia(X, w, centers, labels):
     for c in prange(n_chunks):
         s = 0.0
         for i in range(c * CHUNK, min(n, (c + 1) * CHUNK)):
-            s += w[i] * _sqdist(X, i, centers, labels[i])
+            s += w[i] * _sqdist(X, i, centers, labels[i], key)
         part[c] = s
     total = 0.0
     for c in range(n_chunks):
@@ -240,78 +276,85 @@ def inertia(X, w, centers, labels):
     return total
 
 
+@_keyed
 @njit(parallel=True, cache=True)
-def distances_to_labelled(X, centers, labels, dist2):
+def distances_to_labelled(X, centers, labels, dist2, key):
     """``dist2[i] = ||X[i] - centers[labels[i]]||²``."""
     for i in prange(X.shape[0]):
-        dist2[i] = _sqdist(X, i, centers, labels[i])
+        dist2[i] = _sqdist(X, i, centers, labels[i], key)
 
 
-@njit(cache=True)
-def _distance_row(centers, a, out):
+@njit(cache=True, inline="always")
+def _distance_row(centers, a, out, key):
     """Row ``a`` of the (K, K) Euclidean distances between centres, -1 on the diagonal so
     that, sorted, each centre comes first in its own row."""
-    n_clusters, n_dims = centers.shape
+    n_clusters = centers.shape[0]
     for b in range(n_clusters):
         s = 0.0
-        for d in range(n_dims):
+        for d in range(_width(centers, key)):
             t = centers[a, d] - centers[b, d]
             s += t * t
         out[a, b] = np.sqrt(s)
     out[a, a] = -1.0
 
 
+@_keyed
 @njit(parallel=True, cache=True)
-def center_distances(centers):
+def center_distances(centers, key):
     """(K, K) Euclidean distances between centres (see :func:`_distance_row`); symmetric to
     the last bit, as ``(x - y)²`` and ``(y - x)²`` round alike."""
     n_clusters = centers.shape[0]
     out = np.empty((n_clusters, n_clusters))
     for a in prange(n_clusters):
-        _distance_row(centers, a, out)
+        _distance_row(centers, a, out, key)
     return out
 
 
-@njit(cache=True)
-def _sort_row(keyed, order, a):
-    """Sort ``order[a]`` by ``keyed[a, order[a, j]]``, in place, by insertion: from the
-    previous iteration's order (centres move little) that costs about K."""
-    n_clusters = order.shape[0]
-    row = order[a]
-    for j in range(1, n_clusters):
-        k = row[j]
-        key = keyed[a, k]
-        i = j - 1
-        while i >= 0 and keyed[a, row[i]] > key:
-            row[i + 1] = row[i]
-            i -= 1
-        row[i + 1] = k
-
-
 @njit(cache=True, inline="always")
-def _resort_row(centers, order, keyed, a):
-    """Row ``a`` of the distances between centres, and ``order[a]`` re-sorted by it."""
-    _distance_row(centers, a, keyed)
-    _sort_row(keyed, order, a)
+def _resort_row(centers, order, sdist, a, key):
+    """Row ``a`` of the scan geometry: the distances from centre ``a`` to the others, taken
+    in the previous ``order[a]``, and both rows sorted by them, in place, by insertion (the
+    centres moved little since, so that costs about K). The pairs are sorted where they
+    lie, so the sort reads no distance through ``order``; ``a`` itself sorts first (its key
+    is -1) and its distance is then set to 0."""
+    n_clusters = centers.shape[0]
+    for j in range(n_clusters):
+        b = order[a, j]
+        s = 0.0
+        for d in range(_width(centers, key)):
+            t = centers[a, d] - centers[b, d]
+            s += t * t
+        sdist[a, j] = np.sqrt(s) if b != a else -1.0
+    for j in range(1, n_clusters):
+        key = sdist[a, j]
+        k = order[a, j]
+        i = j - 1
+        while i >= 0 and sdist[a, i] > key:
+            sdist[a, i + 1] = sdist[a, i]
+            order[a, i + 1] = order[a, i]
+            i -= 1
+        sdist[a, i + 1] = key
+        order[a, i + 1] = k
+    sdist[a, 0] = 0.0
 
 
 @njit(parallel=True, cache=True)
-def _resorted_distances(centers, order):
+def _resorted_distances(centers, order, key):
     # Rows are independent: at K = 256 the K² distances and K sorts took 0.37 ms per
     # Lloyd iteration on one core, ~10% of a late Hamerly pass.
-    keyed = np.empty((centers.shape[0], centers.shape[0]))
+    sdist = np.empty((centers.shape[0], centers.shape[0]))
     for a in prange(centers.shape[0]):
-        _resort_row(centers, order, keyed, a)
-    return keyed
+        _resort_row(centers, order, sdist, a, key)
+    return sdist
 
 
 @njit(cache=True)
-def _resorted_distances_serial(centers, order):
+def _resorted_distances_serial(centers, order, key):
     # Below RESORT_PARALLEL_MIN the rows take less time than waking the threads.
-    keyed = np.empty((centers.shape[0], centers.shape[0]))
+    sdist = np.empty((centers.shape[0], centers.shape[0]))
     for a in range(centers.shape[0]):
-        _resort_row(centers, order, keyed, a)
-    return keyed
+        _resort_row(centers, order, sdist, a, key)
+    return sdist
 
 
 #: Centres from which re-sorting the scan orders runs on every core.
@@ -319,55 +362,65 @@ RESORT_PARALLEL_MIN = 64
 
 
 @njit(cache=True)
-def _geometry_of(keyed, order):
-    """``(cdist, half_sep)`` of :func:`center_geometry` from the keyed distances."""
+def _in_order(keyed, order):
+    """``keyed[a, order[a, j]]`` at ``[a, j]``, with the -1 of ``a`` itself (first) made 0."""
     n_clusters = keyed.shape[0]
-    cdist = keyed.copy()
-    half_sep = np.full(n_clusters, np.inf)
+    sdist = np.empty((n_clusters, n_clusters))
     for a in range(n_clusters):
-        cdist[a, a] = 0.0
+        for j in range(n_clusters):
+            sdist[a, j] = keyed[a, order[a, j]]
+        sdist[a, 0] = 0.0
+    return sdist
+
+
+@njit(cache=True)
+def _half_separations(sdist):
+    """Half the distance from each centre to its nearest other (inf when there is none)."""
+    n_clusters = sdist.shape[0]
+    half_sep = np.full(n_clusters, np.inf)
     if n_clusters > 1:
         for a in range(n_clusters):
-            half_sep[a] = 0.5 * cdist[a, order[a, 1]]
-    return cdist, half_sep
+            half_sep[a] = 0.5 * sdist[a, 1]
+    return half_sep
 
 
 def center_geometry(centers, order=None):
-    """Distances between centres and, for each centre, the others sorted by distance.
+    """The centres in the order a scan from each of them visits the others.
 
-    Returns ``(cdist, order, half_sep)``: ``cdist`` (K, K) Euclidean distances, ``order[a]``
-    all centre indices sorted by distance from centre ``a`` (``a`` itself first), and
-    ``half_sep[a]`` half the distance from ``a`` to its nearest other centre. A previous
-    ``order`` (int32, K x K) is re-sorted in place and returned: cheap when the centres
-    moved little. Ties may go either way.
+    Returns ``(sdist, order, half_sep)``: ``order[a]`` all centre indices sorted by distance
+    from centre ``a`` (``a`` itself first), ``sdist[a, j]`` the Euclidean distance from
+    ``a`` to ``order[a, j]`` (so ``sdist[a]`` ascends from 0), and ``half_sep[a]`` half the
+    distance from ``a`` to its nearest other centre. A previous ``order`` (int32, K x K) is
+    re-sorted in place and returned: cheap when the centres moved little. Ties may go
+    either way.
     """
     if order is None:
         keyed = center_distances(centers)
         # Ties may go either way, so no stable sort: NumPy's quicksort (SIMD on x86) took
         # 0.44 ms at K = 256 against 3.1 ms, once per Lloyd run.
         order = np.argsort(keyed, axis=1).astype(np.int32)
+        sdist = _in_order(keyed, order)
     elif len(centers) >= RESORT_PARALLEL_MIN:
-        keyed = _resorted_distances(centers, order)
+        sdist = _resorted_distances(centers, order, width_key(centers.shape[1]))
     else:
-        keyed = _resorted_distances_serial(centers, order)
-    cdist, half_sep = _geometry_of(keyed, order)
-    return cdist, order, half_sep
+        sdist = _resorted_distances_serial(centers, order, width_key(centers.shape[1]))
+    return sdist, order, _half_separations(sdist)
 
 
-@njit(cache=True)
-def _scan_distances(cdist, order):
-    """Each row of ``cdist`` in its scan order: the scan's stop test then reads memory in
-    sequence instead of through ``order``."""
-    n_clusters = cdist.shape[0]
-    sdist = np.empty((n_clusters, n_clusters))
-    for a in range(n_clusters):
-        for j in range(n_clusters):
-            sdist[a, j] = cdist[a, order[a, j]]
-    return sdist
+def separations(centers):
+    """``(cdist, half_sep)`` for :func:`elkan_pass`, which visits the centres by index:
+    the (K, K) distances between centres (:func:`center_distances`, -1 on the diagonal) and
+    :func:`center_geometry`'s ``half_sep``."""
+    cdist = center_distances(centers)
+    if len(centers) < 2:
+        return cdist, np.full(len(centers), np.inf)
+    off = cdist.copy()
+    np.fill_diagonal(off, np.inf)
+    return cdist, 0.5 * off.min(axis=1)
 
 
 @njit(cache=True, inline="always")
-def _scan_from(X, i, centers, sdist, order, a, d2a, margin):
+def _scan_from(X, i, centers, sdist, order, a, d2a, margin, key):
     """The three nearest centres of point ``i``, scanning from centre ``a`` (at squared
     distance ``d2a``) in order of distance from ``a``.
 
@@ -390,7 +443,7 @@ def _scan_from(X, i, centers, sdist, order, a, d2a, margin):
         if sdist[a, j] > stop:
             break
         k = order[a, j]
-        d2 = _sqdist(X, i, centers, k)
+        d2 = _sqdist(X, i, centers, k, key)
         if d2 > third2:
             continue
         # Selects, not branches, for which of the three it displaces (as in first_pass).
@@ -408,7 +461,7 @@ def _scan_from(X, i, centers, sdist, order, a, d2a, margin):
 
 @njit(cache=True, inline="always")
 def _record_first(X, w, i, c, best, best_d2, second, second_d2, third_d2, labels, upper,
-                  seconds, lower, part_s, part_w):
+                  seconds, lower, part_s, part_w, key):
     """A first pass's result for point ``i``: its label, the distance to it, its second
     nearest centre and the bounds (see :func:`bounded_pass`), and its weight and weighted
     coordinates added to chunk ``c``'s sums for that label."""
@@ -419,12 +472,13 @@ def _record_first(X, w, i, c, best, best_d2, second, second_d2, third_d2, labels
     lower[i, 1] = np.sqrt(third_d2)
     wi = w[i]
     part_w[c, best] += wi
-    for d in range(X.shape[1]):
+    for d in range(_width(X, key)):
         part_s[c, best, d] += wi * np.float64(X[i, d])
 
 
+@_keyed
 @njit(parallel=True, cache=True)
-def first_pass(X, w, centers, labels, upper, seconds, lower):
+def first_pass(X, w, centers, labels, upper, seconds, lower, key):
     """Brute-force assignment that also records the bounds :func:`bounded_pass` keeps.
 
     Sets ``labels``, ``upper[i]`` = distance to the nearest centre, ``seconds[i]`` = the
@@ -433,17 +487,19 @@ def first_pass(X, w, centers, labels, upper, seconds, lower):
     there is none); returns ``(sums, weights)`` as :func:`accumulate` does for the new
     labels.
     """
-    n, n_dims = X.shape
+    n = X.shape[0]
+    n_dims = _width(X, key)
     n_clusters = centers.shape[0]
     centers_t = np.ascontiguousarray(centers.T)
     n_chunks = (n + CHUNK - 1) // CHUNK
     part_s = _zeros((n_chunks, n_clusters, n_dims))
     part_w = _zeros((n_chunks, n_clusters))
     for c in prange(n_chunks):
+        width = _width(X, key)  # see accumulate
         buf = np.empty(n_clusters)
         for i in range(c * CHUNK, min(n, (c + 1) * CHUNK)):
             buf[:] = 0.0
-            for d in range(n_dims):
+            for d in range(width):
                 x = np.float64(X[i, d])
                 for k in range(n_clusters):
                     t = x - centers_t[d, k]
@@ -466,22 +522,24 @@ def first_pass(X, w, centers, labels, upper, seconds, lower):
                 b1 = v if c1 else b1
                 best = k if c1 else best
             _record_first(X, w, i, c, best, b1, second, b2, b3, labels, upper, seconds, lower,
-                          part_s, part_w)
+                          part_s, part_w, key)
     return _reduce(part_s, part_w, n_clusters, n_dims)
 
 
+@_keyed
 @njit(parallel=True, cache=True)
-def first_pass_from(X, w, centers, cdist, order, guess, margin, labels, upper, seconds, lower):
+def first_pass_from(X, w, centers, sdist, order, guess, margin, labels, upper, seconds, lower,
+                    key):
     """:func:`first_pass`'s results to the last bit, from a guess of each point's nearest
-    centre (any valid index; ``(cdist, order)`` of :func:`center_geometry`).
+    centre (any valid index; ``(sdist, order)`` of :func:`center_geometry`).
 
     Each point scans the centres in order of distance from its guess (:func:`_scan_from`)
     instead of all K: when Lloyd restarts from centres near those of a previous run, the
     guesses are that run's labels and the scans are a few centres long.
     """
-    n, n_dims = X.shape
+    n = X.shape[0]
+    n_dims = _width(X, key)
     n_clusters = centers.shape[0]
-    sdist = _scan_distances(cdist, order)
     n_chunks = (n + CHUNK - 1) // CHUNK
     part_s = _zeros((n_chunks, n_clusters, n_dims))
     part_w = _zeros((n_chunks, n_clusters))
@@ -489,9 +547,9 @@ def first_pass_from(X, w, centers, cdist, order, guess, margin, labels, upper, s
         for i in range(c * CHUNK, min(n, (c + 1) * CHUNK)):
             a = guess[i]
             best, best_d2, second, second2, third2 = _scan_from(
-                X, i, centers, sdist, order, a, _sqdist(X, i, centers, a), margin)
+                X, i, centers, sdist, order, a, _sqdist(X, i, centers, a, key), margin, key)
             _record_first(X, w, i, c, best, best_d2, second, second2, third2, labels, upper,
-                          seconds, lower, part_s, part_w)
+                          seconds, lower, part_s, part_w, key)
     return _reduce(part_s, part_w, n_clusters, n_dims)
 
 
@@ -500,9 +558,10 @@ def first_pass_from(X, w, centers, cdist, order, guess, margin, labels, upper, s
 TIGHT_MAX_DIMS = 4
 
 
+@_keyed
 @njit(parallel=True, cache=True)
-def bounded_pass(X, w, centers, cdist, order, half_sep, labels, upper, seconds, lower, moved,
-                 margin, sums_mode):
+def bounded_pass(X, w, centers, sdist, order, half_sep, labels, upper, seconds, lower, moved,
+                 margin, sums_mode, key):
     """One exact Lloyd assignment that skips the distances which cannot change a label.
 
     Hamerly's bounds, with the full search replaced by a scan of the centres in order of their
@@ -525,7 +584,7 @@ def bounded_pass(X, w, centers, cdist, order, half_sep, labels, upper, seconds, 
     up to it ``upper`` is not used: that distance is computed every time. ``margin``
     absorbs float rounding in the bounds: a point is skipped only when its label is certain
     by more than ``margin``, so labels equal those of brute-force ``assign`` (ties to the
-    lowest index included). ``(cdist, order, half_sep)`` is :func:`center_geometry` of
+    lowest index included). ``(sdist, order, half_sep)`` is :func:`center_geometry` of
     ``centers``.
 
     Returns ``(sums, weights, members, n_changed)``: per cluster the weighted sum of its
@@ -534,10 +593,10 @@ def bounded_pass(X, w, centers, cdist, order, half_sep, labels, upper, seconds, 
     changed label (``sums_mode`` 2: late iterations move few points, and this way the points
     that keep their label are never read), or zeros (``sums_mode`` 0).
     """
-    n, n_dims = X.shape
+    n = X.shape[0]
+    n_dims = _width(X, key)
     n_clusters = centers.shape[0]
     moved_rest = moved[n_clusters]
-    sdist = _scan_distances(cdist, order)
     n_chunks = (n + CHUNK - 1) // CHUNK
     n_parts = n_chunks if sums_mode != 0 else 0
     part_s = _zeros((n_parts, n_clusters, n_dims))
@@ -545,6 +604,7 @@ def bounded_pass(X, w, centers, cdist, order, half_sep, labels, upper, seconds, 
     part_m = _int_zeros((n_parts, n_clusters))
     changed = _int_zeros(n_chunks)
     for c in prange(n_chunks):
+        width = _width(X, key)  # see accumulate
         n_changed = 0
         for i in range(c * CHUNK, min(n, (c + 1) * CHUNK)):
             a = labels[i]
@@ -556,17 +616,17 @@ def bounded_pass(X, w, centers, cdist, order, half_sep, labels, upper, seconds, 
             # points, and that branch cost more than the distance (fallenleaf.jpg, K = 64,
             # 192k colours: 74 -> 65 ms a run). In more, the distance costs more than the
             # branch (blobs, D = 16, K = 64: 0.08 s with the bound, 0.14 s without).
-            if n_dims > TIGHT_MAX_DIMS and upper[i] + moved[a] < t:
+            if width > TIGHT_MAX_DIMS and upper[i] + moved[a] < t:
                 certain = True
             else:
-                d2a = _sqdist(X, i, centers, a)
+                d2a = _sqdist(X, i, centers, a, key)
                 # Squared, so no square root unless the point is scanned.
                 certain = t > 0.0 and d2a < t * t
-                if certain and n_dims > TIGHT_MAX_DIMS:
+                if certain and width > TIGHT_MAX_DIMS:
                     upper[i] = np.sqrt(d2a) - moved[a]
             if not certain:
-                best, best_d2, second, second2, third2 = _scan_from(X, i, centers, sdist,
-                                                                    order, a, d2a, margin)
+                best, best_d2, second, second2, third2 = _scan_from(
+                    X, i, centers, sdist, order, a, d2a, margin, key)
                 if best != a:
                     labels[i] = best
                     n_changed += 1
@@ -577,7 +637,7 @@ def bounded_pass(X, w, centers, cdist, order, half_sep, labels, upper, seconds, 
                         if wi > 0:
                             part_m[c, a] -= 1
                             part_m[c, best] += 1
-                        for d in range(n_dims):
+                        for d in range(width):
                             x = wi * np.float64(X[i, d])
                             part_s[c, a, d] -= x
                             part_s[c, best, d] += x
@@ -585,14 +645,14 @@ def bounded_pass(X, w, centers, cdist, order, half_sep, labels, upper, seconds, 
                 seconds[i] = second
                 lower[i, 0] = np.sqrt(second2) + moved[second]
                 lower[i, 1] = np.sqrt(third2) + moved_rest
-                if n_dims > TIGHT_MAX_DIMS:
+                if width > TIGHT_MAX_DIMS:
                     upper[i] = np.sqrt(best_d2) - moved[a]
             if sums_mode == 1:
                 wi = w[i]
                 part_w[c, a] += wi
                 if wi > 0:
                     part_m[c, a] += 1
-                for d in range(n_dims):
+                for d in range(width):
                     part_s[c, a, d] += wi * np.float64(X[i, d])
         changed[c] = n_changed
     sums, weights = _reduce(part_s, part_w, n_clusters, n_dims)
@@ -603,7 +663,8 @@ def bounded_pass(X, w, centers, cdist, order, half_sep, labels, upper, seconds, 
 def elkan_first_pass(X, w, centers, labels, upper, lower):
     """Brute-force assignment that records Elkan's bounds: ``lower[i, k]`` = distance from
     point ``i`` to centre ``k`` and ``upper[i]`` = distance to its own. Returns
-    ``(sums, weights)`` as :func:`accumulate`."""
+    ``(sums, weights)`` as :func:`accumulate`. Elkan's bounds serve D of 8 and more
+    (``fastkm.kmeans._pick_method``), so neither Elkan kernel takes a width key."""
     n, n_dims = X.shape
     n_clusters = centers.shape[0]
     n_chunks = (n + CHUNK - 1) // CHUNK
@@ -614,7 +675,7 @@ def elkan_first_pass(X, w, centers, labels, upper, lower):
             best = 0
             best_d2 = np.inf
             for k in range(n_clusters):
-                d2 = _sqdist(X, i, centers, k)
+                d2 = _sqdist(X, i, centers, k, ())
                 lower[i, k] = np.sqrt(d2)
                 if d2 < best_d2:
                     best_d2 = d2
@@ -629,14 +690,15 @@ def elkan_first_pass(X, w, centers, labels, upper, lower):
 
 
 @njit(parallel=True, cache=True)
-def elkan_pass(X, w, centers, cdist, order, half_sep, labels, upper, lower, shift, margin,
+def elkan_pass(X, w, centers, cdist, half_sep, labels, upper, lower, shift, margin,
                accumulate_sums):
     """One exact Lloyd assignment with Elkan's bounds (one lower bound per point and centre).
 
     Unlike :func:`bounded_pass`, a centre that moves far loosens only its own bounds, which
     is what keeps moderate dimensions (D of 8 and more) fast. Same contract otherwise: on
     entry the bounds hold for the previous centres and ``shift[k]`` is how far centre ``k``
-    moved; labels equal those of :func:`assign`. Returns ``(sums, weights, n_changed)``.
+    moved; labels equal those of :func:`assign`. ``(cdist, half_sep)`` is
+    :func:`separations` of ``centers``. Returns ``(sums, weights, n_changed)``.
     """
     n, n_dims = X.shape
     n_clusters = centers.shape[0]
@@ -661,13 +723,13 @@ def elkan_pass(X, w, centers, cdist, order, half_sep, labels, upper, lower, shif
                     if u + margin < lower[i, k] or u + margin < 0.5 * cdist[a, k]:
                         continue
                     if not tight:
-                        d2a = _sqdist(X, i, centers, a)
+                        d2a = _sqdist(X, i, centers, a, ())
                         u = np.sqrt(d2a)
                         lower[i, a] = u
                         tight = True
                         if u + margin < lower[i, k] or u + margin < 0.5 * cdist[a, k]:
                             continue
-                    d2 = _sqdist(X, i, centers, k)
+                    d2 = _sqdist(X, i, centers, k, ())
                     dk = np.sqrt(d2)
                     lower[i, k] = dk
                     if d2 < d2a or (d2 == d2a and k < a):

@@ -108,8 +108,8 @@ def first_assignment(X, w, centers, guess, margin, labels, upper, seconds, lower
     order if one was made, else None."""
     if guess is None or len(centers) < _GUIDED_MIN_CLUSTERS:
         return (*kernels.first_pass(X, w, centers, labels, upper, seconds, lower), None)
-    cdist, order, _ = kernels.center_geometry(centers)
-    sums, weights = kernels.first_pass_from(X, w, centers, cdist, order, guess, margin, labels,
+    sdist, order, _ = kernels.center_geometry(centers)
+    sums, weights = kernels.first_pass_from(X, w, centers, sdist, order, guess, margin, labels,
                                             upper, seconds, lower)
     return sums, weights, order
 
@@ -167,9 +167,9 @@ def lloyd(X, w, centers, *, max_iter, tol, method="hamerly", guess=None, margin=
             members = np.bincount(labels, weights=w > 0, minlength=n_clusters).astype(np.int64)
             changed = n
         elif method == "hamerly":
-            cdist, order, half_sep = kernels.center_geometry(centers, order)
+            sdist, order, half_sep = kernels.center_geometry(centers, order)
             d_sums, d_weights, d_members, changed = kernels.bounded_pass(
-                X, w, centers, cdist, order, half_sep, labels, upper, seconds, lower, moved,
+                X, w, centers, sdist, order, half_sep, labels, upper, seconds, lower, moved,
                 margin, 1 if full else 2)
             if full:
                 sums, weights, members = d_sums, d_weights, d_members
@@ -178,8 +178,8 @@ def lloyd(X, w, centers, *, max_iter, tol, method="hamerly", guess=None, margin=
                 weights += d_weights
                 members += d_members
         elif method == "elkan":
-            cdist, order, half_sep = kernels.center_geometry(centers, order)
-            sums, weights, changed = kernels.elkan_pass(X, w, centers, cdist, order, half_sep,
+            sums, weights, changed = kernels.elkan_pass(X, w, centers,
+                                                        *kernels.separations(centers),
                                                         labels, upper, lower, shift, margin, True)
             members = np.bincount(labels, weights=w > 0, minlength=n_clusters).astype(np.int64)
         else:
@@ -208,8 +208,8 @@ def lloyd(X, w, centers, *, max_iter, tol, method="hamerly", guess=None, margin=
             kernels.bounded_pass(X, w, centers, *kernels.center_geometry(centers, order), labels,
                                  upper, seconds, lower, moved, margin, 0)
         elif method == "elkan":
-            kernels.elkan_pass(X, w, centers, *kernels.center_geometry(centers, order), labels,
-                               upper, lower, shift, margin, False)
+            kernels.elkan_pass(X, w, centers, *kernels.separations(centers), labels, upper,
+                               lower, shift, margin, False)
         else:
             kernels.assign(X, centers, labels, dist2)
     return centers, labels, kernels.inertia(X, w, centers, labels), it + 1

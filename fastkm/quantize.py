@@ -212,8 +212,8 @@ def _nearest_entries(points, targets, guess):
     if len(targets) < _GUIDED_MIN_CLUSTERS:
         kernels.assign(points, targets, labels, np.empty(len(points)))
         return labels
-    cdist, order, _ = kernels.center_geometry(targets)
-    kernels.assign_near(points, targets, guess, cdist, order, _bound_margin(points), labels,
+    sdist, order, _ = kernels.center_geometry(targets)
+    kernels.assign_near(points, targets, guess, sdist, order, _bound_margin(points), labels,
                         np.empty(len(points)))
     return labels
 

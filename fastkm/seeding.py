@@ -24,17 +24,17 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from .kernels import CHUNK, _sum_rows, _zeros
+from .kernels import CHUNK, _keyed, _sum_rows, _width, _zeros
 
 #: Points per block; CHUNK is a multiple of it, so a chunk is whole blocks.
 BLOCK = 64
 
 
 @njit(cache=True, inline="always")
-def _box_gap(lo, hi, b, point):
+def _box_gap(lo, hi, b, point, key):
     """Squared distance from ``point`` to block b's box, summed as ``_sqdist`` sums."""
     s = 0.0
-    for d in range(point.shape[0]):
+    for d in range(_width(lo, key)):
         p = point[d]
         t = 0.0
         if p < lo[b, d]:
@@ -45,27 +45,32 @@ def _box_gap(lo, hi, b, point):
     return s
 
 
+@_keyed
 @njit(parallel=True, cache=True)
-def block_boxes(X):
+def block_boxes(X, key):
     """Bounding box ``(lo, hi)``, (n_blocks, D) float64, of each block of BLOCK rows of X."""
-    n, n_dims = X.shape
+    n = X.shape[0]
+    n_dims = _width(X, key)
     n_blocks = (n + BLOCK - 1) // BLOCK
     lo = np.empty((n_blocks, n_dims))
     hi = np.empty((n_blocks, n_dims))
     for b in prange(n_blocks):
-        for d in range(n_dims):
+        width = _width(X, key)  # see kernels.accumulate
+        for d in range(width):
             lo[b, d] = np.float64(X[b * BLOCK, d])
             hi[b, d] = lo[b, d]
         for i in range(b * BLOCK + 1, min(n, (b + 1) * BLOCK)):
-            for d in range(n_dims):
+            for d in range(width):
                 x = np.float64(X[i, d])
                 lo[b, d] = min(lo[b, d], x)
                 hi[b, d] = max(hi[b, d], x)
     return lo, hi
 
 
+@_keyed
 @njit(parallel=True, cache=True)
-def update_closest(X, w, point, index, closest, nearest, first, lo, hi, block_max, block_pot):
+def update_closest(X, w, point, index, closest, nearest, first, lo, hi, block_max, block_pot,
+                   key):
     """``closest[i] = min(closest[i], ||X[i] - point||²)`` (just the distance if ``first``),
     and ``nearest[i] = index`` where that is the new minimum: each point's nearest seed so
     far (the earliest of equals), from which Lloyd's first assignment can search.
@@ -75,19 +80,20 @@ def update_closest(X, w, point, index, closest, nearest, first, lo, hi, block_ma
     sums of ``block_pot``, which :func:`sample_by_potential` uses to draw points without an
     O(N) cumulative sum per draw.
     """
-    n, n_dims = X.shape
+    n = X.shape[0]
     n_chunks = (n + CHUNK - 1) // CHUNK
     n_blocks = block_pot.shape[0]
     part = _zeros(n_chunks)
     for c in prange(n_chunks):
+        width = _width(X, key)  # see kernels.accumulate
         total = 0.0
         for b in range(c * (CHUNK // BLOCK), min(n_blocks, (c + 1) * (CHUNK // BLOCK))):
-            if first or _box_gap(lo, hi, b, point) < block_max[b]:
+            if first or _box_gap(lo, hi, b, point, key) < block_max[b]:
                 s = 0.0
                 top = 0.0
                 for i in range(b * BLOCK, min(n, (b + 1) * BLOCK)):
                     d2 = 0.0
-                    for d in range(n_dims):
+                    for d in range(width):
                         t = np.float64(X[i, d]) - point[d]
                         d2 += t * t
                     if first or d2 < closest[i]:
@@ -102,29 +108,31 @@ def update_closest(X, w, point, index, closest, nearest, first, lo, hi, block_ma
     return part
 
 
+@_keyed
 @njit(parallel=True, cache=True)
-def candidate_potentials(X, w, closest, candidates, lo, hi, block_max, block_pot):
+def candidate_potentials(X, w, closest, candidates, lo, hi, block_max, block_pot, key):
     """Potential after adding each candidate: ``Σ_i w[i]·min(closest[i], ||X[i] - cand||²)``.
 
     ``candidates`` is (T, D) float64; returns (T,) float64, summed per block, per chunk, then
     in order.
     """
-    n, n_dims = X.shape
+    n = X.shape[0]
     n_cand = candidates.shape[0]
     n_chunks = (n + CHUNK - 1) // CHUNK
     n_blocks = block_pot.shape[0]
     part = _zeros((n_chunks, n_cand))
     for c in prange(n_chunks):
+        width = _width(X, key)  # see kernels.accumulate
         acc = np.zeros(n_cand)
         for b in range(c * (CHUNK // BLOCK), min(n_blocks, (c + 1) * (CHUNK // BLOCK))):
             for t in range(n_cand):
-                if _box_gap(lo, hi, b, candidates[t]) >= block_max[b]:
+                if _box_gap(lo, hi, b, candidates[t], key) >= block_max[b]:
                     acc[t] += block_pot[b]
                     continue
                 s = 0.0
                 for i in range(b * BLOCK, min(n, (b + 1) * BLOCK)):
                     d2 = 0.0
-                    for d in range(n_dims):
+                    for d in range(width):
                         u = np.float64(X[i, d]) - candidates[t, d]
                         d2 += u * u
                     s += w[i] * min(closest[i], d2)

@@ -66,8 +66,8 @@ def test_assign_near_equals_assign_from_any_guess(p, data):
         for g in (guess, want):
             labels = np.empty(len(X), np.int32)
             dist2 = np.empty(len(X))
-            cdist, order, _ = kernels.center_geometry(centers)
-            kernels.assign_near(X, centers, g, cdist, order, _bound_margin(X), labels, dist2)
+            sdist, order, _ = kernels.center_geometry(centers)
+            kernels.assign_near(X, centers, g, sdist, order, _bound_margin(X), labels, dist2)
             np.testing.assert_array_equal(labels, want)
             np.testing.assert_array_equal(dist2, want_d)
 
@@ -135,8 +135,8 @@ def test_first_pass_from_any_guess_equals_first_pass(p, data):
         # Right guesses stop early, wrong ones scan further: both give first_pass's bits.
         for g in (guess, want[0]):
             got = [np.empty(n, np.int32), np.empty(n), np.empty(n, np.int32), np.empty((n, 2))]
-            cdist, order, _ = kernels.center_geometry(centers)
-            got_sums = kernels.first_pass_from(X, w, centers, cdist, order, g, _bound_margin(X),
+            sdist, order, _ = kernels.center_geometry(centers)
+            got_sums = kernels.first_pass_from(X, w, centers, sdist, order, g, _bound_margin(X),
                                                *got)
             for a, b in zip(got + list(got_sums), want + list(want_sums)):
                 np.testing.assert_array_equal(a, b)
@@ -277,28 +277,39 @@ def test_relaxed_lloyd_stopped_by_max_iter_ends_on_means():
         assert calls == [1.9] * (max_iter - 1) + [1.0]
 
 
+def _assert_geometry(C, sdist, order, half):
+    """``center_geometry``'s contract, against distances computed in NumPy."""
+    ref = np.sqrt(ref_sqdist(C, C))
+    for a in range(len(C)):
+        assert sorted(order[a]) == list(range(len(C)))
+        assert order[a, 0] == a or ref[a, order[a, 0]] == 0.0
+        assert sdist[a, 0] == 0.0
+        np.testing.assert_allclose(sdist[a, 1:], ref[a, order[a, 1:]], rtol=1e-12, atol=1e-12)
+        assert (np.diff(sdist[a]) >= 0).all()
+    if len(C) > 1:
+        off = ref + np.diag(np.full(len(C), np.inf))
+        np.testing.assert_allclose(half, 0.5 * off.min(axis=1), rtol=1e-12)
+    else:
+        assert half.tolist() == [np.inf]
+
+
 @settings(max_examples=100, deadline=None)
 @given(problems(grid=False, max_n=100))
 def test_center_geometry(p):
     _, _, C = p
-    cdist, order, half = kernels.center_geometry(C)
-    ref = np.sqrt(ref_sqdist(C, C))
-    np.testing.assert_allclose(cdist, ref, rtol=1e-12, atol=1e-12)
-    for a in range(len(C)):
-        assert order[a, 0] == a or cdist[a, order[a, 0]] == 0.0
-        assert (np.diff(cdist[a, order[a]]) >= 0).all()
-        assert sorted(order[a]) == list(range(len(C)))
-    if len(C) > 1:
-        off = cdist + np.diag(np.full(len(C), np.inf))
-        np.testing.assert_allclose(half, 0.5 * off.min(axis=1), rtol=1e-12)
+    sdist, order, half = kernels.center_geometry(C)
+    _assert_geometry(C, sdist, order, half)
+    # Elkan's by-index distances give the same separations.
+    cdist, elkan_half = kernels.separations(C)
+    off_diagonal = ~np.eye(len(C), dtype=bool)
+    np.testing.assert_allclose(cdist[off_diagonal], np.sqrt(ref_sqdist(C, C))[off_diagonal],
+                               rtol=1e-12, atol=1e-12)
+    np.testing.assert_array_equal(elkan_half, half)
     # Re-sorting a stale order (reversed rows here) gives a sorted order too.
     stale = np.ascontiguousarray(order[:, ::-1])
-    _, again, _ = kernels.center_geometry(C, stale)
+    sdist, again, half = kernels.center_geometry(C, stale)
     assert again is stale
-    for a in range(len(C)):
-        assert again[a, 0] == a or cdist[a, again[a, 0]] == 0.0
-        assert (np.diff(cdist[a, again[a]]) >= 0).all()
-        assert sorted(again[a]) == list(range(len(C)))
+    _assert_geometry(C, sdist, again, half)
 
 
 @pytest.mark.parametrize("k", [5, kernels.RESORT_PARALLEL_MIN + 6])
@@ -308,13 +319,17 @@ def test_resorting_on_one_core_or_all_gives_the_same_geometry(k):
     _, order, _ = kernels.center_geometry(C)
     moved = C + rng.normal(0, 0.5, C.shape)
     one, all_ = order.copy(), order.copy()
-    np.testing.assert_array_equal(kernels._resorted_distances_serial(moved, one),
-                                  kernels._resorted_distances(moved, all_))
+    key = kernels.width_key(3)
+    np.testing.assert_array_equal(kernels._resorted_distances_serial(moved, one, key),
+                                  kernels._resorted_distances(moved, all_, key))
     np.testing.assert_array_equal(one, all_)
-    cdist, again, half = kernels.center_geometry(moved, order)
+    sdist, again, half = kernels.center_geometry(moved, order)
     np.testing.assert_array_equal(again, one)
-    np.testing.assert_allclose(cdist, np.sqrt(ref_sqdist(moved, moved)), rtol=1e-12, atol=1e-12)
-    np.testing.assert_array_equal(half, 0.5 * cdist[np.arange(k), again[:, 1]])
+    _assert_geometry(moved, sdist, again, half)
+    # The same as sorting from scratch, up to ties (none here: random centres).
+    fresh_sdist, fresh, _ = kernels.center_geometry(moved)
+    np.testing.assert_array_equal(again, fresh)
+    np.testing.assert_array_equal(sdist, fresh_sdist)
 
 
 @settings(max_examples=150, deadline=None)
@@ -413,3 +428,26 @@ def test_hamerly_incremental_sums_track_plain_lloyd_on_real_floats(max_iter):
     np.testing.assert_allclose(got[0], ref[0], rtol=1e-12, atol=1e-12)
     assert got[3] == ref[3]
     assert got[2] == pytest.approx(ref[2], rel=1e-12)
+
+
+def test_kernels_compiled_for_three_columns_give_the_generic_results():
+    """Colours run kernels compiled with D = 3 as a constant; with that turned off the
+    same code reads D from the array. Both give the same bits, through every kernel a
+    quantize uses (seeding, breathing, guided first passes, bounded passes, mapping)."""
+    import fastkm
+    from numba import types
+
+    rng = np.random.default_rng(11)
+    yy, xx = np.mgrid[0:120, 0:160]
+    base = np.stack([xx * 1.5, yy * 2.0, (xx + yy) * 0.8], axis=-1)
+    image = np.clip(base + rng.normal(0, 12, base.shape), 0, 255).astype(np.uint8)
+    runs = []
+    for widths in (None, {}):
+        with mock.patch.dict(kernels._CONSTANT_WIDTHS, widths or {}, clear=widths == {}):
+            q = fastkm.quantize(image, 64, seed=3)
+            runs.append((q.palette, q.indices, q.centers, q.mse))
+    for got, want in zip(runs[1], runs[0]):
+        np.testing.assert_array_equal(got, want)
+    # Both compilations really ran: a width key of three, and the empty one.
+    keys = {sig[-1] for sig in kernels.bounded_pass.kernel.signatures}
+    assert types.UniTuple(types.int64, 3) in keys and types.Tuple(()) in keys
