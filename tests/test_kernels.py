@@ -256,6 +256,21 @@ def test_relaxed_lloyd_ends_where_plain_lloyd_stops(p, relax):
     assert inertia == pytest.approx((w * ref_sqdist(X, centers).min(axis=1)).sum(), rel=1e-9)
 
 
+def test_relaxed_lloyd_that_cycles_goes_on_plain_and_ends():
+    """Over-relaxed steps that cycle (hypothesis found this case: labels flipped back and
+    forth for all 500 iterations) give way to plain ones after _RELAX_MAX_ITER, and the run
+    ends at a fixed point of plain Lloyd."""
+    X = np.array([[-335.0], [-200.0], [-229.0], [-293.0], [-159.0], [-284.0], [0.0]],
+                 dtype=np.float32)
+    w = np.ones(7)
+    C = np.full((3, 1), -147.0)
+    centers, labels, _, n_iter = lloyd(X, w, C, max_iter=500, tol=0.0, relax=3.0)
+    assert kmeans._RELAX_MAX_ITER < n_iter < 500
+    np.testing.assert_array_equal(labels, ref_sqdist(X, centers).argmin(axis=1))
+    for k in range(3):
+        np.testing.assert_allclose(centers[k], X[labels == k].mean(axis=0), rtol=1e-12)
+
+
 def test_relaxed_lloyd_stopped_by_max_iter_ends_on_means():
     """A run cut short by max_iter takes a plain step last, so its centres are the means of
     the labels they came from, never an overshoot."""
