@@ -43,7 +43,7 @@ def width_key(n_dims):
 def _keyed(kernel):
     """``kernel``, called with :func:`width_key` of its first argument's width appended."""
     def call(*args):
-        return kernel(*args, _CONSTANT_WIDTHS.get(args[0].shape[1], ()))
+        return kernel(*args, width_key(args[0].shape[1]))
     call.__name__ = call.__qualname__ = kernel.__name__
     call.__doc__ = kernel.__doc__
     call.kernel = kernel
@@ -85,14 +85,6 @@ def _total(a):
     for v in a:
         t += v
     return t
-
-
-@njit(cache=True)
-def _sum_rows(part):
-    total = np.zeros(part.shape[1])
-    for c in range(part.shape[0]):
-        total += part[c]
-    return total
 
 
 @njit(cache=True)
@@ -286,16 +278,21 @@ def distances_to_labelled(X, centers, labels, dist2, key):
 
 
 @njit(cache=True, inline="always")
+def _center_distance(centers, a, b, key):
+    """Euclidean distance between centres ``a`` and ``b``."""
+    s = 0.0
+    for d in range(_width(centers, key)):
+        t = centers[a, d] - centers[b, d]
+        s += t * t
+    return np.sqrt(s)
+
+
+@njit(cache=True, inline="always")
 def _distance_row(centers, a, out, key):
     """Row ``a`` of the (K, K) Euclidean distances between centres, -1 on the diagonal so
     that, sorted, each centre comes first in its own row."""
-    n_clusters = centers.shape[0]
-    for b in range(n_clusters):
-        s = 0.0
-        for d in range(_width(centers, key)):
-            t = centers[a, d] - centers[b, d]
-            s += t * t
-        out[a, b] = np.sqrt(s)
+    for b in range(centers.shape[0]):
+        out[a, b] = _center_distance(centers, a, b, key)
     out[a, a] = -1.0
 
 
@@ -321,11 +318,7 @@ def _resort_row(centers, order, sdist, a, key):
     n_clusters = centers.shape[0]
     for j in range(n_clusters):
         b = order[a, j]
-        s = 0.0
-        for d in range(_width(centers, key)):
-            t = centers[a, d] - centers[b, d]
-            s += t * t
-        sdist[a, j] = np.sqrt(s) if b != a else -1.0
+        sdist[a, j] = _center_distance(centers, a, b, key) if b != a else -1.0
     for j in range(1, n_clusters):
         dist = sdist[a, j]
         k = order[a, j]

@@ -456,12 +456,14 @@ def test_kernels_compiled_for_three_columns_give_the_generic_results():
     yy, xx = np.mgrid[0:120, 0:160]
     base = np.stack([xx * 1.5, yy * 2.0, (xx + yy) * 0.8], axis=-1)
     image = np.clip(base + rng.normal(0, 12, base.shape), 0, 255).astype(np.uint8)
-    runs = []
-    for widths in (None, {}):
-        with mock.patch.dict(kernels._CONSTANT_WIDTHS, widths or {}, clear=widths == {}):
-            q = fastkm.quantize(image, 64, seed=3)
-            runs.append((q.palette, q.indices, q.centers, q.mse))
-    for got, want in zip(runs[1], runs[0]):
+    def run():
+        q = fastkm.quantize(image, 64, seed=3)
+        return q.palette, q.indices, q.centers, q.mse
+
+    constant = run()
+    with mock.patch.dict(kernels._CONSTANT_WIDTHS, clear=True):
+        generic = run()
+    for got, want in zip(generic, constant):
         np.testing.assert_array_equal(got, want)
     # Both compilations really ran: a width key of three, and the empty one.
     keys = {sig[-1] for sig in kernels.bounded_pass.kernel.signatures}
