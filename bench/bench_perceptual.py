@@ -295,7 +295,7 @@ def run(quick: bool = False) -> str:
               "more, palette from `quantize(image, K, seed=0)`; image and palette already in "
               f"memory; one warm-up call, then the median of {REPEAT}. The time includes "
               "building the nearest-colour grid (Floyd–Steinberg; ordered dithering works by "
-              f"tiles of {dither.TILE} pixels and needs none). MP/s = megapixels per second. "
+              f"tiles of {dither.TILE_ROWS} x {dither.TILE_COLS} pixels and needs none). MP/s = megapixels per second. "
               "Floyd–"
               f"Steinberg runs in parallel strips of {dither.STRIP_ROWS} rows, each first "
               f"diffusing the {dither.WARMUP_ROWS} rows above it. Sizes: `.fkm` from "

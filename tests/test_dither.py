@@ -91,8 +91,8 @@ def test_ordered_equals_numpy_twin(case):
 
 @st.composite
 def rgb_tiles_case(draw):
-    """An RGB image, often smooth (tiles whose box one entry owns), a palette, a tile size."""
-    h, w = draw(st.integers(1, 6)), draw(st.integers(1, 40))
+    """An RGB image, often smooth (tiles whose box one entry owns), a palette, a tile shape."""
+    h, w = draw(st.integers(1, 20)), draw(st.integers(1, 40))
     image = draw(arrays(np.uint8, (h, w, 3)))
     if draw(st.booleans()):
         base = draw(arrays(np.uint8, 3)).astype(np.int64)
@@ -102,18 +102,18 @@ def rgb_tiles_case(draw):
     palette = draw(arrays(np.uint8, (k, 3)))
     if draw(st.booleans()):
         palette = np.vstack([palette, palette[::-1]])
-    return image, palette, draw(st.integers(1, 17))
+    return image, palette, (draw(st.integers(1, 9)), draw(st.integers(1, 17)))
 
 
 @settings(max_examples=100, deadline=None)
 @given(rgb_tiles_case(), st.booleans())
 def test_ordered_rgb_tiles_equal_numpy_twin(case, dithered):
-    image, palette, tile = case
+    image, palette, (tile_rows, tile_cols) = case
     pal = np.zeros((len(palette), 4), np.float32)
     pal[:, :3] = palette
     thr = dither.ordered_thresholds(palette) if dithered else np.zeros((8, 8), np.float32)
     got = np.empty(image.shape[:2], np.uint8)
-    dither.ordered_rgb_kernel(image, pal, thr, tile, got)
+    dither.ordered_rgb_kernel(image, pal, thr, tile_rows, tile_cols, got)
     if dithered:
         want = ordered_twin(image, palette)
     else:
@@ -124,8 +124,9 @@ def test_ordered_rgb_tiles_equal_numpy_twin(case, dithered):
 def test_ordered_rgb_on_a_photo_equals_numpy_twin(demo_photo):
     from fastkm.images import read_image
 
-    image = read_image(demo_photo)[:40]  # rows of several tiles and a partial one
-    assert image.shape[1] > 2 * dither.TILE and image.shape[1] % dither.TILE
+    image = read_image(demo_photo)[:43, :637]  # several bands and tiles, partial ones last
+    assert image.shape[0] > 2 * dither.TILE_ROWS and image.shape[0] % dither.TILE_ROWS
+    assert image.shape[1] > 2 * dither.TILE_COLS and image.shape[1] % dither.TILE_COLS
     for k in (2, 16, 64, 256):
         palette = fastkm.quantize(image, k, seed=0).palette
         np.testing.assert_array_equal(dither.dither(image, palette, "ordered"),
