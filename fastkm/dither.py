@@ -39,9 +39,10 @@ STRIP_ROWS = 128
 WARMUP_ROWS = 8
 #: Rows and columns of a tile of the RGB ordered kernel: enough pixels that choosing the
 #: tile's candidates costs little per pixel, close enough together that they stay few. A
-#: block spans fewer colours than a run of one row: at K = 64, 8 x 32 keeps 22 entries of
-#: fallenleaf.jpg's palette where 1 x 256 kept 45. Against runs of 256 pixels of a row, the
-#: six large photos: K = 64 1.2x, K = 256 1.4-1.5x (geometric means), K = 16 within noise.
+#: block spans fewer colours than a run of one row: at K = 64 a tile keeps 25 of
+#: fallenleaf.jpg's entries (18 of kite.jpg's) where 256 pixels of a row kept 45 (32); on
+#: path.jpg's fine texture both keep ~55. Against those runs, over the six large photos:
+#: K = 64 1.2x, K = 256 1.4-1.5x (geometric means), K = 16 within noise.
 TILE_ROWS, TILE_COLS = 16, 32
 
 #: Bayer's 8x8 threshold matrix: values 0..63, each once, recursively interleaved.
