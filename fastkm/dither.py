@@ -32,6 +32,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from .jit import prange_only
+
 MODES = ("none", "fs", "ordered")
 #: Rows per Floyd–Steinberg strip (the unit of parallel work).
 STRIP_ROWS = 128
@@ -146,7 +148,7 @@ def _cell_candidates(palette, n_channels, bits, cell, offsets, ids, dest, at, wr
     return n
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=prange_only(), cache=True)
 def _refine(palette, n_channels, bits, offsets, ids):
     """Candidate lists at ``bits`` bits per channel from those at ``bits - 1``: counted
     first, then written (parents list few entries, so the second pass costs little)."""
@@ -232,7 +234,7 @@ def _channel(image, y, x, ch):
 
 # ---- the three modes ---------------------------------------------------------------------
 
-@njit(parallel=True, cache=True)
+@njit(parallel=prange_only(), cache=True)
 def ordered_kernel(image, palette, offsets, ids, shift, strides, thresholds, gains, out):
     """``out[y, x]`` = nearest entry to ``clamp(image[y, x] + gains * thresholds[y % 8, x % 8])``
     in float32 (``gains`` is 1 for each dithered channel, 0 for alpha and padding)."""
@@ -306,7 +308,7 @@ def _nearest_in_tile(v0, v1, v2, n, palette, cand, n_cand, best_d, best):
             best_d[i], best[i] = bd, bj
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=prange_only(), cache=True)
 def ordered_rgb_kernel(image, palette, thresholds, tile_rows, tile_cols, out):
     """``ordered_kernel`` for RGB, the same result, by tiles of ``tile_rows`` x ``tile_cols``
     pixels: each tile keeps the entries that may be nearest to some point of its box of
@@ -400,7 +402,7 @@ def _spread(row, x, e0, e1, e2, weight):
     row[x, 2] += e2 * weight
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=prange_only(), cache=True)
 def fs_kernel(image, palette, offsets, ids, shift, strides, strip_rows, warmup_rows, out):
     """Floyd–Steinberg, serpentine (even rows left to right, odd rows right to left, by
     absolute row number), in strips of ``strip_rows`` rows, each warmed up on the

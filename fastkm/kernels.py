@@ -22,6 +22,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from .jit import prange_only
+
 #: Points per chunk of accumulation partial sums (fixed so results do not depend on threads).
 CHUNK = 2048
 
@@ -166,7 +168,7 @@ def moved_centers(sums, weights, centers, moved, relax, last, tol):
     return new, shift
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=prange_only(), cache=True)
 def assign(X, centers, labels, dist2):
     """Nearest centre of every point.
 
@@ -197,7 +199,7 @@ def assign(X, centers, labels, dist2):
 
 
 @_keyed
-@njit(parallel=True, cache=True)
+@njit(parallel=prange_only(), cache=True)
 def assign_near(X, centers, guess, sdist, order, margin, labels, dist2, key):
     """:func:`assign`'s result, from a guess of each point's nearest centre.
 
@@ -228,7 +230,7 @@ def assign_near(X, centers, guess, sdist, order, margin, labels, dist2, key):
 
 
 @_keyed
-@njit(parallel=True, cache=True)
+@njit(parallel=prange_only(), cache=True)
 def accumulate(X, w, labels, n_clusters, key):
     """Weighted per-cluster sums and weights.
 
@@ -252,7 +254,7 @@ def accumulate(X, w, labels, n_clusters, key):
 
 
 @_keyed
-@njit(parallel=True, cache=True)
+@njit(parallel=prange_only(), cache=True)
 def inertia(X, w, centers, labels, key):
     """``Σ_i w[i]·||X[i] - centers[labels[i]]||²`` in float64."""
     n = X.shape[0]
@@ -270,7 +272,7 @@ def inertia(X, w, centers, labels, key):
 
 
 @_keyed
-@njit(parallel=True, cache=True)
+@njit(parallel=prange_only(), cache=True)
 def distances_to_labelled(X, centers, labels, dist2, key):
     """``dist2[i] = ||X[i] - centers[labels[i]]||²``."""
     for i in prange(X.shape[0]):
@@ -297,7 +299,7 @@ def _distance_row(centers, a, out, key):
 
 
 @_keyed
-@njit(parallel=True, cache=True)
+@njit(parallel=prange_only(), cache=True)
 def center_distances(centers, key):
     """(K, K) Euclidean distances between centres (see :func:`_distance_row`); symmetric to
     the last bit, as ``(x - y)²`` and ``(y - x)²`` round alike."""
@@ -332,7 +334,7 @@ def _resort_row(centers, order, sdist, a, key):
     sdist[a, 0] = 0.0
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=prange_only(), cache=True)
 def _resorted_distances(centers, order, key):
     # Rows are independent: at K = 256 the K² distances and K sorts took 0.37 ms per
     # Lloyd iteration on one core, ~10% of a late Hamerly pass.
@@ -471,7 +473,7 @@ def _record_first(X, w, i, c, best, best_d2, second, second_d2, third_d2, labels
 
 
 @_keyed
-@njit(parallel=True, cache=True)
+@njit(parallel=prange_only(), cache=True)
 def first_pass(X, w, centers, labels, upper, seconds, lower, key):
     """Brute-force assignment that also records the bounds :func:`bounded_pass` keeps.
 
@@ -521,7 +523,7 @@ def first_pass(X, w, centers, labels, upper, seconds, lower, key):
 
 
 @_keyed
-@njit(parallel=True, cache=True)
+@njit(parallel=prange_only(), cache=True)
 def first_pass_from(X, w, centers, sdist, order, guess, margin, labels, upper, seconds, lower,
                     key):
     """:func:`first_pass`'s results to the last bit, from a guess of each point's nearest
@@ -553,7 +555,7 @@ TIGHT_MAX_DIMS = 4
 
 
 @_keyed
-@njit(parallel=True, cache=True)
+@njit(parallel=prange_only(), cache=True)
 def bounded_pass(X, w, centers, sdist, order, half_sep, labels, upper, seconds, lower, moved,
                  margin, sums_mode, key):
     """One exact Lloyd assignment that skips the distances which cannot change a label.
@@ -653,7 +655,7 @@ def bounded_pass(X, w, centers, sdist, order, half_sep, labels, upper, seconds, 
     return sums, weights, _reduce_counts(part_m, n_clusters), _total(changed)
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=prange_only(), cache=True)
 def elkan_first_pass(X, w, centers, labels, upper, lower):
     """Brute-force assignment that records Elkan's bounds: ``lower[i, k]`` = distance from
     point ``i`` to centre ``k`` and ``upper[i]`` = distance to its own. Returns
@@ -683,7 +685,7 @@ def elkan_first_pass(X, w, centers, labels, upper, lower):
     return _reduce(part_s, part_w, n_clusters, n_dims)
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=prange_only(), cache=True)
 def elkan_pass(X, w, centers, cdist, half_sep, labels, upper, lower, shift, margin,
                accumulate_sums):
     """One exact Lloyd assignment with Elkan's bounds (one lower bound per point and centre).

@@ -21,6 +21,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from .jit import prange_only
+
 #: Colours per chunk of the parallel loops (fixed, so results do not depend on threads).
 CHUNK = 8192
 
@@ -74,7 +76,7 @@ def linear_table():
     return table
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=prange_only(), cache=True)
 def _u8_to_oklab(rgb, table, m1, m2):
     n = rgb.shape[0]
     out = np.empty((n, 3))
@@ -84,7 +86,7 @@ def _u8_to_oklab(rgb, table, m1, m2):
     return out
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=prange_only(), cache=True)
 def _float_to_oklab(rgb, m1, m2):
     n = rgb.shape[0]
     out = np.empty((n, 3))
@@ -95,7 +97,7 @@ def _float_to_oklab(rgb, m1, m2):
     return out
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=prange_only(), cache=True)
 def _oklab_to_float(lab, m1_inv, m2_inv):
     n = lab.shape[0]
     out = np.empty((n, 3))
@@ -179,7 +181,7 @@ def from_points(points, n_channels: int) -> np.ndarray:
 
 # ---- error measures: delta E (x100 OKLab distance) and squared error ------------------
 
-@njit(parallel=True, cache=True)
+@njit(parallel=prange_only(), cache=True)
 def weighted_distance_sum(points, counts, palette_points, index):
     """``Σ_j counts[j]·||points[j] - palette_points[index[j]]||`` over distinct colours, in
     float64 with per-chunk partial sums (the image's total OKLab distance from its histogram)."""
@@ -212,7 +214,7 @@ def _pixel_point(pixels, p, table, m1, m2, buf):
             buf[0, 3] = pixels[p, 3] / 255.0
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=prange_only(), cache=True)
 def pixel_errors(pixels, palette, palette_points, indices, table, m1, m2):
     """Per-pixel totals for an arbitrary (e.g. dithered) index plane: ``(Σ squared error over
     channels, Σ OKLab distance)`` between ``pixels`` (N, C) uint8 and ``palette[indices]``."""

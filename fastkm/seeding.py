@@ -24,6 +24,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from .jit import prange_only
+
 from .kernels import CHUNK, _keyed, _width, _zeros
 
 #: Points per block; CHUNK is a multiple of it, so a chunk is whole blocks.
@@ -46,7 +48,7 @@ def _box_gap(lo, hi, b, point, key):
 
 
 @_keyed
-@njit(parallel=True, cache=True)
+@njit(parallel=prange_only(), cache=True)
 def block_boxes(X, key):
     """Bounding box ``(lo, hi)``, (n_blocks, D) float64, of each block of BLOCK rows of X."""
     n = X.shape[0]
@@ -68,7 +70,7 @@ def block_boxes(X, key):
 
 
 @_keyed
-@njit(parallel=True, cache=True)
+@njit(parallel=prange_only(), cache=True)
 def update_closest(X, w, point, index, closest, nearest, first, lo, hi, block_max, block_pot,
                    key):
     """``closest[i] = min(closest[i], ||X[i] - point||²)`` (just the distance if ``first``),
@@ -109,7 +111,7 @@ def update_closest(X, w, point, index, closest, nearest, first, lo, hi, block_ma
 
 
 @_keyed
-@njit(parallel=True, cache=True)
+@njit(parallel=prange_only(), cache=True)
 def candidate_potentials(X, w, closest, candidates, lo, hi, block_max, block_pot, key):
     """Potential after adding each candidate: ``Σ_i w[i]·min(closest[i], ||X[i] - cand||²)``.
 

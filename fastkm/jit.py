@@ -1,0 +1,60 @@
+"""How fastkm's kernels are compiled: shared ``@njit`` options and a hook on compilation.
+
+Numba compiles a kernel the first time it is called with new argument types and caches the
+machine code on disk (beside the sources, or under the user's cache folder when the install
+is read-only, or in ``NUMBA_CACHE_DIR``). The library never prints; :func:`on_compile` lets
+a program (the CLI) say so while that happens.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Callable
+
+
+def prange_only() -> dict:
+    """``parallel=`` options that parallelise the explicit ``prange`` loops and nothing else.
+
+    With ``parallel=True`` Numba also turns array expressions, allocations and reductions
+    into parallel loops of their own, each compiled as a separate gufunc; the kernels here do
+    their heavy work in ``prange`` loops, so those cost compile time and buy nothing. A fresh
+    dict each call: Numba consumes it.
+    """
+    return dict(prange=True, comprehension=False, reduction=False, inplace_binop=False,
+                setitem=False, numpy=False, stencil=False, fusion=False)
+
+
+def on_compile(started: Callable[[str], None],
+               finished: Callable[[str], None] | None = None) -> Callable[[], None]:
+    """Call ``started(name)`` when Numba begins compiling a fastkm kernel (a cache miss) and
+    ``finished(name)`` when that compilation ends; helpers compiled inside a kernel do not
+    count. Returns a function that removes the hook. Importing this hook imports Numba."""
+    from numba.core import event
+
+    depth = threading.local()
+
+    def name_of(ev) -> str | None:
+        dispatcher = ev.data.get("dispatcher") if isinstance(ev.data, dict) else None
+        func = getattr(dispatcher, "py_func", None)
+        module = getattr(func, "__module__", "") or ""
+        if module == "fastkm" or module.startswith("fastkm."):
+            return f"{module}.{func.__qualname__}"
+        return None
+
+    class _Listener(event.Listener):
+        def on_start(self, ev):
+            level = getattr(depth, "n", 0)
+            depth.n = level + 1
+            name = name_of(ev)
+            if level == 0 and name is not None:
+                started(name)
+
+        def on_end(self, ev):
+            depth.n = getattr(depth, "n", 1) - 1
+            name = name_of(ev)
+            if depth.n == 0 and name is not None and finished is not None:
+                finished(name)
+
+    listener = _Listener()
+    event.register("numba:compile", listener)
+    return lambda: event.unregister("numba:compile", listener)
