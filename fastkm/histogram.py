@@ -13,6 +13,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from .jit import prange_only
+
 from .kernels import _int_zeros
 
 #: Pixels per chunk of the bucketing passes.
@@ -45,7 +47,7 @@ def _bucket_offsets(hist):
     return offsets, start
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=prange_only(), cache=True)
 def distinct_keys(pixels):
     """Distinct keys of ``pixels`` (N, C<=3) uint8, increasing, and how many rows pack to
     each: ``(keys (M,) int64, counts (M,) int64)``. Buckets count in uint32: N < 2**32."""
@@ -64,7 +66,8 @@ def distinct_keys(pixels):
         else:
             for p in range(c * PIXEL_CHUNK, min(n, (c + 1) * PIXEL_CHUNK)):
                 count[_key(pixels, p) >> 16] += 1
-        hist[c] = count
+        for b in range(256):  # element by element: an array copy here compiles Numba's
+            hist[c, b] = count[b]  # shape check and its message formatting (~3.5 s cold)
     offsets, start = _bucket_offsets(hist)
     low = np.empty(n, dtype=np.uint16)
     for c in prange(n_chunks):
@@ -139,7 +142,7 @@ def unpack_keys(keys, n_channels):
     return out
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=prange_only(), cache=True)
 def map_pixels(pixels, lut, out):
     """``out[p] = lut[key(pixels[p])]`` for every pixel, in parallel."""
     if pixels.shape[1] == 3:  # the key from the bytes, as in distinct_keys
@@ -151,7 +154,7 @@ def map_pixels(pixels, lut, out):
             out[p] = lut[_key(pixels, p)]
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=prange_only(), cache=True)
 def z_order_cells(colors, bits):
     """Index along a Z-order curve of each colour's cell when cut to ``bits`` bits per
     channel: those bits of every channel interleaved, most significant first, channel 0
@@ -225,7 +228,7 @@ def cell_means(rows, n_rows, weights, data):
     return sums, total
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=prange_only(), cache=True)
 def squared_errors(colors, counts, palette, index):
     """``err[j] = counts[j]·||colors[j] - palette[index[j]]||²`` for every distinct colour; the
     image's total squared error is their sum."""
