@@ -16,6 +16,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from ..jit import prange_only
+
 # Table B is 2**BUCKET_BITS buckets (at most) of 2**(nb+1) counters, one bucket per hashed
 # (W, N, NW, NE): all decisions of a pixel then share one or two cache lines at K <= 16.
 BUCKET_BITS = 12
@@ -115,7 +117,7 @@ def _squash(d, squash):
     return squash[d + 2047]
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _decide(want, s0, sa, sb, m, t_small, t_a, t_b, mix_w, x1, x2, x, pos, end, buf, decode,
             squash, stretch, rate):
     """Predict, code and learn one binary decision; returns (bit, x1, x2, x, pos)."""
@@ -288,7 +290,7 @@ def _code_strip(plane, y0, y1, k, buf, start, end, decode,
     return OK, pos - start
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, parallel=prange_only())
 def code_strips(plane, strip_h, k, buf, starts, ends, decode, perm, lanes, squash, stretch, rate):
     """Encode or decode every strip of ``plane``; strip s uses buf[starts[s]:ends[s]].
 
