@@ -16,7 +16,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from . import outputs, report
+from . import firstrun, outputs, report
 from .errors import CliError, one_line, print_error, reported
 
 app = typer.Typer(
@@ -135,16 +135,10 @@ def _quantize(image, k: int, **options):
     return quantize(image, k, **options)
 
 
-def _library_defaults() -> dict:
-    """fastkm.quantize's own defaults, so that the CLI never drifts from the library."""
-    import inspect
-
-    from fastkm.quantize import quantize
-
-    return {name: p.default for name, p in inspect.signature(quantize).parameters.items()}
-
-
-FIT = _library_defaults()
+# fastkm.quantize's own defaults, written out so that --help need not import the quantizer
+# (and Numba); tests/test_cli.py checks them against quantize's signature.
+FIT = {"init": "k-means++", "n_init": 1, "max_iter": 300, "tol": 1e-4, "seed": None,
+       "space": "rgb", "dither": "none"}
 
 
 def _measured(image, q, data: bytes, seconds: float, output: str = "") -> report.Result:
@@ -177,7 +171,10 @@ def _each_k(image, ks: list[int], seed: int, size_of: str, label: str, quiet: bo
     """Quantize ``image`` at each K and each (space, dither) variant in turn under one
     progress bar; yield (K, variant name, quantized, row)."""
     jobs = [(k, space, dither) for k in ks for space, dither in variants]
-    with report.progress(len(jobs), label, enabled=not quiet) as bar:
+    with report.progress(len(jobs), label, enabled=not quiet) as bar, \
+            firstrun.CompileNotice(quiet):
+        for k, space, dither in jobs:
+            firstrun.expect(image, k, space, dither, size_of)
         for k, space, dither in jobs:
             name = _variant(space, dither)
             report.describe(bar, f"K={k} {name}")
@@ -253,7 +250,8 @@ def compress(
         if any(outputs.format_of(t) == "fkm" for t in targets):
             outputs.codec()
         results, failures = [], 0
-        with report.progress(len(inputs), "compressing", enabled=not quiet) as bar:
+        with report.progress(len(inputs), "compressing", enabled=not quiet) as bar, \
+                firstrun.CompileNotice(quiet):
             for source, target in zip(inputs, targets):
                 report.describe(bar, f"compressing {source.name}")
                 try:
@@ -291,6 +289,7 @@ def _compress_one(source: Path, target: Path, k: int, init: str, n_init: int, ma
     fmt = outputs.format_of(target)
     if fmt == "fkm":
         outputs.check_fkm_size(source, image.shape[0], image.shape[1])
+    firstrun.expect(image, k, space, dither, fmt)
     q = _quantize(image, k, init=init, n_init=n_init, max_iter=max_iter, tol=tol, seed=seed,
                   space=space, dither=dither)
     data = outputs.encode(q, fmt)
@@ -324,7 +323,8 @@ def decode(
         outputs.check_outputs([target], force)
         codec = outputs.codec()
         _check_input(source)
-        image = _decoded(codec, source, source.read_bytes())
+        with firstrun.CompileNotice(quiet, background=False):
+            image = _decoded(codec, source, source.read_bytes())
         from fastkm.images import write_png
 
         n_bytes = write_png(target, image, overwrite=force)
@@ -348,7 +348,8 @@ def info(
         codec = outputs.codec()
         _check_input(source)
         data = source.read_bytes()
-        header = _decoded(codec, source, data, info=True)
+        with firstrun.CompileNotice(background=False):
+            header = _decoded(codec, source, data, info=True)
         _decoded(codec, source, data)  # every strip, not only the header and checksums
         report.console().print(report.info_view(source, header, len(data)))
 
@@ -538,6 +539,28 @@ def _csv_bytes(results: list[report.Result]) -> bytes:
         writer.writerow([r.k, f"{r.mse:.6f}", f"{r.psnr:.6f}", r.n_bytes, f"{r.bpp:.6f}",
                          f"{r.ratio:.4f}", f"{r.seconds:.4f}", f"{r.delta_e:.6f}"])
     return text.getvalue().encode()
+
+
+# ------------------------------------------------------------------------------ warmup
+
+@app.command()
+def warmup(
+    jobs: Annotated[Optional[int], typer.Option(
+        "--jobs", "-j", help="Processes compiling at once [default: one per core].")] = None,
+    quiet: Quiet = False,
+    debug: Debug = False,
+) -> None:
+    """Compile and cache every kernel the commands can reach, several at once.
+
+    Numba compiles fastkm's kernels for this CPU on their first use and caches them
+    (beside the sources, under the user's cache folder when those are read-only, or in
+    NUMBA_CACHE_DIR). Run this once where the first use must be quick: in a Dockerfile
+    (RUN fastkm warmup) or a CI job's set-up.
+    """
+    with reported(debug):
+        if jobs is not None and jobs < 1:
+            raise CliError(f"--jobs must be at least 1, got {jobs}")
+        firstrun.warmup(jobs, quiet)
 
 
 def main() -> None:

@@ -10,7 +10,8 @@ from typing import Iterator
 import numpy as np
 from rich import box
 from rich.console import Console, Group
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn,
+                           TimeElapsedColumn)
 from rich.table import Table
 from rich.text import Text
 
@@ -107,14 +108,29 @@ def sweep_table(results: list[Result], size_of: str, title: str | None = None) -
 def progress(total: int, what: str, *, enabled: bool) -> Iterator[Progress]:
     """A progress bar on stderr, erased when done, so the screen keeps only the table and
     the errors."""
+    global _ACTIVE
     err = console(stderr=True)
     # Off unless stderr is a terminal: Rich would still print a final blank line into logs.
-    bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                   TimeElapsedColumn(), console=err, transient=True,
-                   disable=not (enabled and err.is_terminal))
+    shown = enabled and err.is_terminal
+    bar = Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
+                   MofNCompleteColumn(), TimeElapsedColumn(), console=err, transient=True,
+                   disable=not shown)
     with bar:
         bar.add_task(what, total=total)
-        yield bar
+        _ACTIVE = bar if shown else None
+        try:
+            yield bar
+        finally:
+            _ACTIVE = None
+
+
+_ACTIVE: Progress | None = None
+
+
+def active_progress() -> Progress | None:
+    """The progress bar on screen now, if any (a line printed through its console shows
+    above it)."""
+    return _ACTIVE
 
 
 def advance(bar: Progress) -> None:

@@ -57,3 +57,15 @@ def quantized():
     """``quantized(path, k)``: what the CLI should produce for a file (library defaults, the
     CLI's seed 0), computed once per session and shared by the CLI test modules."""
     return _quantized
+
+
+@pytest.fixture(scope="session", autouse=True)
+def compiled_kernels():
+    """Every kernel the CLI reaches, compiled (or loaded) before the first test, in one
+    process per core (fastkm warmup's way): a cold CI run compiles them in parallel, and
+    the CLI tests' stderr never carries the first-run notice. The cold paths themselves are
+    tested in test_startup.py, on caches of their own."""
+    from fastkm import warmup
+
+    failed = warmup.warm(warmup.kernels_for(warmup.SCENARIOS))
+    assert not failed, f"fastkm/compile_plan.py is stale (bench/compile_plan.py): {failed}"
