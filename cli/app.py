@@ -567,6 +567,9 @@ def main() -> None:
     import sys
     import warnings
 
+    # Numba probes SciPy's BLAS when it loads its registries: 0.1-0.2 s of every warm
+    # start where SciPy is installed, for linear algebra that no fastkm kernel does.
+    sys.modules.setdefault("scipy.linalg.cython_blas", None)
     if "--debug" not in sys.argv:
         # Compiler notes (e.g. Numba declining to cache a kernel) are for developers; a
         # user sees only results and one-line errors.
