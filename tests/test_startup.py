@@ -90,9 +90,8 @@ def test_warmup_compiles_every_cli_path(tmp_path, small_photo):
 
 
 def test_warmup_rejects_bad_jobs():
-    from typer.testing import CliRunner
-
     from fastkm.cli.app import app
+    from typer.testing import CliRunner
 
     result = CliRunner().invoke(app, ["warmup", "--jobs", "0"])
     assert result.exit_code == 1
@@ -212,6 +211,8 @@ def _as_nobody() -> list[str] | None:
 def test_read_only_install_caches_under_the_users_cache_folder(tmp_path):
     """A package folder nobody may write to (an install by root, run by another user):
     Numba's cache goes to the user's cache folder, and the second run compiles nothing."""
+    import fastkm
+
     script = """
 import numpy as np
 from numba.core import event
@@ -237,7 +238,7 @@ print("compiled" if compiled else "cached")
             env = _env(HOME=str(home), XDG_CACHE_HOME=str(home / "cache"))
         else:  # not root: a read-only copy of the package stands for the install
             package_root = home / "site"
-            shutil.copytree(Path(codec.__file__).parents[1], package_root / "fastkm",
+            shutil.copytree(Path(fastkm.__file__).parent, package_root / "fastkm",
                             ignore=shutil.ignore_patterns("__pycache__"))
             for path in package_root.rglob("*"):
                 path.chmod(0o555 if path.is_dir() else 0o444)
@@ -302,6 +303,7 @@ print("ok")
 
 def test_cli_defaults_are_the_librarys():
     from fastkm.cli.app import FIT
+
     from fastkm.quantize import quantize
 
     params = inspect.signature(quantize).parameters
