@@ -117,7 +117,7 @@ def _squash(d, squash):
     return squash[d + 2047]
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _decide(want, s0, sa, sb, m, t_small, t_a, t_b, mix_w, x1, x2, x, pos, end, buf, decode,
             squash, stretch, rate):
     """Predict, code and learn one binary decision; returns (bit, x1, x2, x, pos)."""
