@@ -18,7 +18,8 @@ def prange_only() -> dict:
     With ``parallel=True`` Numba also turns array expressions, allocations and reductions
     into parallel loops of their own, each compiled as a separate gufunc; the kernels here do
     their heavy work in ``prange`` loops, so those cost compile time and buy nothing. A fresh
-    dict each call: Numba consumes it.
+    dict each call: Numba consumes it. Numba keys its cache on each kernel's own source
+    file, so after changing these options, clear the ``__pycache__`` folders.
     """
     return dict(prange=True, comprehension=False, reduction=False, inplace_binop=False,
                 setitem=False, numpy=False, stencil=False, fusion=False)
