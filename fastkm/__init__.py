@@ -10,3 +10,4 @@ __version__ = "0.1.0"
 __all__ = ["FkmError", "ImageError", "KMeans", "PaletteImage", "Quantized", "decode", "dither",
            "encode", "kernels", "load", "metrics", "oklab", "quantize", "read_image", "save",
            "write_png"]
+from .pillow_plugin import register as _register_pillow; _register_pillow()
