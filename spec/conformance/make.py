@@ -24,9 +24,9 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parents[1]))
 
-from fastkm.codec import FkmError, decode, encode  # noqa: E402
-from fastkm.codec.container import HEADER, HEADER_SIZE  # noqa: E402
-from fastkm.palette import PaletteImage  # noqa: E402
+from fastkm.codec import FkmError, decode, encode
+from fastkm.codec.container import HEADER, HEADER_SIZE
+from fastkm.palette import PaletteImage
 
 
 def _rng(seed: int) -> np.random.Generator:
@@ -105,8 +105,8 @@ def _with_table(data: bytes, edit) -> bytes:
 
 def _strip_garbage(base: bytes, seed: int, want: str) -> bytes:
     """Replace strip 0 with random bytes (CRC recomputed) until decoding fails with ``want``."""
-    (_, _, c, _, flags, _, _, _, k, ns) = HEADER.unpack_from(base, 0)
-    a, b = _table_span(base)
+    ns = HEADER.unpack_from(base, 0)[9]
+    _, b = _table_span(base)
     length = struct.unpack_from("<I", base, b - 8 * ns)[0]
     start = b + 4
     rng = _rng(seed)
