@@ -39,6 +39,11 @@ from fastkm.images import read_image
 IMAGES = ROOT.parent / "shared" / "images"
 KS = (16, 64, 256)
 REPEAT = 5
+try:
+    import oxipng
+    OPT = f"pyoxipng {getattr(oxipng, '__version__', '')} preset 2 on the level-6 file"
+except ImportError:
+    OPT = "zlib level 9; pyoxipng not installed"
 
 
 def log(msg: str) -> None:
@@ -96,7 +101,7 @@ def run(quick: bool = False) -> str:
         lines = ["## Palette PNG output: fastkm against pngquant", "",
                  ("Photos of `../shared/images`. fastkm: `fastkm.quantize(image, K, seed=0)` "
                  "written by `fastkm.png.palette_png` (the writer of `fastkm compress -o x.png`) "
-                 "and with `optimize=True` (zlib level 9; pyoxipng not installed). pngquant: "
+                 f"and with `optimize=True` ({OPT}). pngquant: "
                  "`pngquant --nofs K` on a lossless PNG of the decoded photo (its own "
                  "quantization and its own PNG). \"Pillow\" is fastkm's PNG before this "
                  "change (Pillow's encoder, same palette and indices). Ratio = file bytes / "

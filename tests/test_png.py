@@ -50,3 +50,12 @@ def test_reorder_keeps_pixels_and_puts_translucent_entries_first():
     pal2, idx2 = png._reindexed(palette, indices)
     assert np.array_equal(pal2[idx2], palette[indices])
     assert sorted(pal2[:2, 3].tolist()) == [0, 10]
+
+
+def test_optimize_keeps_pixels():
+    rng = np.random.default_rng(5)
+    palette = rng.integers(0, 256, (20, 3), dtype=np.uint8)
+    indices = np.repeat(rng.integers(0, 20, (8, 9), dtype=np.uint8), 4, axis=1)
+    data = png.palette_png(palette, indices, optimize=True)
+    im = Image.open(io.BytesIO(data))
+    assert np.array_equal(np.asarray(im.convert("RGB")), palette[indices])
