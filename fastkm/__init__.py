@@ -51,3 +51,8 @@ class _Package(types.ModuleType):
 
 
 sys.modules[__name__].__class__ = _Package
+
+# Pillow opens and saves .fkm once fastkm is imported (the codec loads on first use).
+from .pillow_plugin import register as _register_pillow  # noqa: E402
+
+_register_pillow()

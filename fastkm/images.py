@@ -18,7 +18,6 @@ is wrong in one line.
 from __future__ import annotations
 
 import contextlib
-import io
 import os
 import struct
 import warnings
@@ -257,26 +256,19 @@ def _rawmode(tile) -> str:
 
 # --------------------------------------------------------------------------- writing
 
-def png_bytes(image: PaletteImage | np.ndarray) -> bytes:
+def png_bytes(image: PaletteImage | np.ndarray, *, optimize: bool = False) -> bytes:
     """Encode as PNG: a palette PNG for a PaletteImage, else greyscale / RGB / RGBA.
 
-    Palette images with an alpha channel carry it in a tRNS chunk. A greyscale palette
-    image is written as 8-bit greyscale, because a PNG palette is always RGB and would read
-    back as three channels.
+    Palette images go through ``fastkm.png.palette_png``: palette re-indexed for deflate,
+    1/2/4-bit pixels for K <= 16, alpha in a tRNS chunk, deflated on threads. A greyscale
+    palette image is written as 8-bit greyscale, because a PNG palette is always RGB and
+    would read back as three channels. ``optimize`` spends more time for smaller files.
     """
-    from PIL import Image
-
-    buffer = io.BytesIO()
     if isinstance(image, PaletteImage):
+        from .png import palette_png
+
         palette, indices = _checked_palette(image)
-        if palette.shape[1] == 1:
-            Image.fromarray(palette[indices, 0]).save(buffer, format="PNG")
-            return buffer.getvalue()
-        picture = Image.fromarray(indices)
-        rawmode = "RGBA" if palette.shape[1] == 4 else "RGB"
-        picture.putpalette(palette.tobytes(), rawmode=rawmode)
-        picture.save(buffer, format="PNG")
-        return buffer.getvalue()
+        return palette_png(palette, indices, optimize=optimize)
     import imageio.v3 as iio
 
     array = np.asarray(image)
@@ -302,9 +294,9 @@ def _checked_palette(image: PaletteImage) -> tuple[np.ndarray, np.ndarray]:
 
 
 def write_png(path: str | os.PathLike, image: PaletteImage | np.ndarray, *,
-              overwrite: bool = True) -> int:
+              overwrite: bool = True, optimize: bool = False) -> int:
     """Write ``image`` as PNG (see ``png_bytes``) atomically; return the bytes written."""
-    data = png_bytes(image)
+    data = png_bytes(image, optimize=optimize)
     try:
         atomic_write_bytes(path, data, overwrite=overwrite)
     except (FileExistsError, FileNotFoundError):

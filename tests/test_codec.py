@@ -291,6 +291,16 @@ def spec_example():
     return PaletteImage(np.array(palette, np.uint8), np.array(rows, np.uint8)), hexdump
 
 
+def test_spec_example_hex_offsets_are_right():
+    text = (ROOT / "SPEC.md").read_text()
+    m = re.search(r"<!-- example-hex -->\s*```\s*(.*?)```", text, re.S)
+    pos = 0
+    for line in m.group(1).strip().splitlines():
+        label, rest = line.split("|")[0].split(":", 1)
+        assert int(label, 16) == pos, line
+        pos += len(bytes.fromhex(rest))
+
+
 def test_spec_example_matches_encoder():
     img, hexdump = spec_example()
     assert encode(img) == hexdump

@@ -71,6 +71,10 @@ def _check_image(img) -> tuple[np.ndarray, np.ndarray]:
     top = int(indices.max())
     if top >= k:
         raise ValueError(f"index {top} >= palette size K = {k}")
+    # The coder shares one body with the decoder, which writes the plane: a read-only
+    # array (e.g. np.asarray of a Pillow image) would not compile, so copy it.
+    if not indices.flags.writeable:
+        indices = indices.copy()
     return np.ascontiguousarray(palette), np.ascontiguousarray(indices)
 
 

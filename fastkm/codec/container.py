@@ -83,8 +83,18 @@ def _need(data: bytes, end: int, what: str) -> None:
         raise FkmError(f"truncated at byte {len(data)}: {what} needs {end} bytes")
 
 
-def parse(data: bytes, max_pixels: int = MAX_PIXELS, check_strips: bool = True) -> Layout:
-    """Read and validate everything but the coded strips themselves."""
+def head_size(data: bytes) -> int:
+    """Bytes from the start of the file through the palette/strip table CRC, read from the
+    fixed header (``data`` holds at least HEADER_SIZE bytes); parse_head needs this many."""
+    (_, _, c, _, flags, _, _, _, k, ns) = HEADER.unpack_from(data, 0)
+    return HEADER_SIZE + k * c + (k if flags & FLAG_PERMUTED else 0) + STRIP_ENTRY.size * ns + 4
+
+
+def parse_head(data: bytes, max_pixels: int = MAX_PIXELS) -> tuple:
+    """Validate the fixed header and the palette/strip table (with their CRCs) from the
+    first ``head_size`` bytes of a file; return (w, h, c, k, coder, flags, sh, ns, palette,
+    permutation, table end). Reads nothing of the strips, so a reader can learn the size,
+    channels and palette of a file without holding all of it."""
     _need(data, 4, "the magic")
     if data[:4] != MAGIC:
         raise FkmError(f"bad magic {data[:4]!r}: not a .fkm file (expected {MAGIC!r})")
@@ -127,6 +137,12 @@ def parse(data: bytes, max_pixels: int = MAX_PIXELS, check_strips: bool = True) 
         pos += k
         if int(perm.max()) >= k or len(np.unique(perm)) != k:
             raise FkmError(f"palette permutation is not a permutation of 0..{k - 1}")
+    return w, h, c, k, coder, flags, sh, ns, palette, perm, pos
+
+
+def parse(data: bytes, max_pixels: int = MAX_PIXELS, check_strips: bool = True) -> Layout:
+    """Read and validate everything but the coded strips themselves."""
+    w, h, c, k, coder, flags, sh, ns, palette, perm, pos = parse_head(data, max_pixels)
     table = np.frombuffer(data, "<u4", 2 * ns, pos).reshape(ns, 2).astype(np.int64)
     pos += STRIP_ENTRY.size * ns + 4
     lengths = table[:, 0]
