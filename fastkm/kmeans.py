@@ -14,7 +14,6 @@ import numpy as np
 
 from . import init as _init
 from . import kernels
-from . import sparse as _sparse
 from .estimator import EstimatorProtocol
 from .validation import NotFittedError, check_data, check_dense, feature_names, is_sparse
 
@@ -34,6 +33,18 @@ _GUIDED_MIN_CLUSTERS = 64
 # seven points in 1-D, three centres; hypothesis found it). From this iteration on a run
 # takes plain steps, which end as Lloyd's do. The photos' relaxed runs end within 42.
 _RELAX_MAX_ITER = 100
+
+
+def _csr(X):
+    """A validated scipy CSR matrix as ``fastkm.sparse.CSR``. The sparse kernels are
+    imported (compiled, or loaded from Numba's cache) only when sparse data arrives."""
+    from . import sparse
+
+    return sparse.CSR(X)
+
+
+def _is_csr(X):
+    return not isinstance(X, np.ndarray)
 
 
 def _check_data(X, name="X"):
@@ -354,9 +365,11 @@ class KMeans(EstimatorProtocol):
             return self._check_centers(init(raw, k, state), "init(X, n_clusters, random_state)",
                                        k, X.shape[1]), None
         if sparse_x is not None:
+            from . import sparse
+
             if init == "k-means++":
-                return _sparse.kmeans_plusplus(sparse_x, w, k, rng), None
-            return _sparse.random_rows(sparse_x, w, k, rng), None
+                return sparse.kmeans_plusplus(sparse_x, w, k, rng), None
+            return sparse.random_rows(sparse_x, w, k, rng), None
         if init == "k-means++":
             # Each point's nearest seed, known from the seeding, is where Lloyd's first
             # assignment searches from (path-640.jpg's 21k cells at K = 256: 2.0 ms instead of
@@ -377,7 +390,7 @@ class KMeans(EstimatorProtocol):
         names = feature_names(X)
         raw = X
         X = check_data(X)
-        sparse_x = _sparse.CSR(X) if is_sparse(X) else None
+        sparse_x = _csr(X) if is_sparse(X) else None
         w = _check_weights(sample_weight, X.shape[0])
         init, n_init = self._check_params(X)
         # An explicit start draws nothing: no fresh generator for it (default_rng(None) reads
@@ -399,7 +412,9 @@ class KMeans(EstimatorProtocol):
             if self.verbose:
                 print("Initialization complete")
             if sparse_x is not None:
-                run = _sparse.lloyd(sparse_x, w, start, max_iter=int(self.max_iter), tol=tol,
+                from . import sparse
+
+                run = sparse.lloyd(sparse_x, w, start, max_iter=int(self.max_iter), tol=tol,
                                     verbose=bool(self.verbose))
             else:
                 run = lloyd(X, w, start, max_iter=int(self.max_iter), tol=tol, method=method,
@@ -433,10 +448,10 @@ class KMeans(EstimatorProtocol):
             raise ValueError(f"X has {X.shape[1]} features, but {type(self).__name__} is "
                              f"expecting {self.n_features_in_} features as input (it was "
                              f"fitted with {self.n_features_in_})")
-        return _sparse.CSR(X) if is_sparse(X) else X
+        return _csr(X) if is_sparse(X) else X
 
     def _labels(self, X):
-        if isinstance(X, _sparse.CSR):
+        if _is_csr(X):
             return X.labels(self._centers64)[0]
         labels = np.empty(X.shape[0], dtype=np.int32)
         kernels.assign(X, self._centers64, labels, np.empty(X.shape[0]))
@@ -454,7 +469,7 @@ class KMeans(EstimatorProtocol):
         """Euclidean distance (N, K) of each row of ``X`` to each centre."""
         raw = X
         X = self._validate(X)
-        if isinstance(X, _sparse.CSR):
+        if _is_csr(X):
             out = np.sqrt(X.sq_distances(self._centers64))
         else:
             out = np.empty((X.shape[0], self.n_clusters))
@@ -472,6 +487,6 @@ class KMeans(EstimatorProtocol):
         X = self._validate(X)
         w = _check_weights(sample_weight, X.shape[0])
         labels = self._labels(X)
-        if isinstance(X, _sparse.CSR):
+        if _is_csr(X):
             return -float(X.inertia(w, self._centers64, labels))
         return -float(kernels.inertia(X, w, self._centers64, labels))

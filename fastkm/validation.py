@@ -126,8 +126,10 @@ def check_sparse(X, name="X"):
     if len(indices) > np.iinfo(np.int32).max:
         raise ValueError(f"{name} has more than 2**31 - 1 stored values")
     csr = sp.csr_matrix((np.asarray(csr.data, dtype=dtype), indices.astype(np.int32),
-                         indptr), shape=(n, d), copy=csr is X)
+                         indptr), shape=(n, d))
     if not csr.has_canonical_format:
+        # sum_duplicates sorts in place: on copies, never on the caller's arrays.
+        csr = csr.copy()
         csr.sum_duplicates()
     if not np.isfinite(csr.data).all():
         raise ValueError(f"{name} contains NaN or infinity")
