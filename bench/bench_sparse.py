@@ -24,7 +24,7 @@ import time
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(__file__))
-from common import SETTLE_S, table  # noqa: E402
+from common import SETTLE_S, table
 
 CASES = [(100_000, 20_000, 0.001, 20), (100_000, 20_000, 0.001, 100),
          (100_000, 20_000, 0.005, 20), (100_000, 20_000, 0.005, 100)]
@@ -55,10 +55,11 @@ def tfidf_like(n, d, density, seed=0):
 
 
 def case(n, d, density, k, max_iter=MAX_ITER):
+    from sklearn.cluster import KMeans as SKMeans
+
     import fastkm
     from fastkm import sparse
     from fastkm.validation import check_sparse
-    from sklearn.cluster import KMeans as SKMeans
 
     X = tfidf_like(n, d, density)
     start = sparse.kmeans_plusplus(sparse.CSR(check_sparse(X)), np.ones(n), k,
@@ -120,8 +121,13 @@ def first_sparse_fit():
     return out
 
 
+def _load():
+    with open("/proc/loadavg") as f:
+        return f.read().split()[0]
+
+
 def run(quick=False) -> str:
-    load = open("/proc/loadavg").read().split()[0]
+    load = _load()
     rows = []
     for n, d, density, k in QUICK_CASES if quick else CASES:
         print(f"sparse case N={n} D={d} density={density} K={k}", file=sys.stderr, flush=True)
@@ -129,26 +135,26 @@ def run(quick=False) -> str:
         rows.append([r["case"], f"{r['fastkm']:.2f}", f"{r['lloyd']:.2f}", f"{r['elkan']:.2f}",
                      f"**{r['ratio']:.1f}x**", f"{r['rel']:.1e}", r["differ"],
                      f"{r['rel_elkan']:.1e}", r["differ_elkan"], r["iters"]])
-    load_end = open("/proc/loadavg").read().split()[0]
+    load_end = _load()
     cold, warm = first_sparse_fit()
     return "\n".join([
         "## KMeans on sparse TF-IDF-like data: fastkm vs scikit-learn",
         "",
-        "Synthetic TF-IDF-like CSR (see bench/bench_sparse.py: Zipf-skewed terms, counts "
+        ("Synthetic TF-IDF-like CSR (see bench/bench_sparse.py: Zipf-skewed terms, counts "
         "times IDF, rows of unit norm), float64; the same k-means++ start for every library; "
         f"`max_iter={MAX_ITER}`, `tol=0`. Times in seconds, median of {REPEAT} fits, "
         "interleaved. *ratio* = faster of scikit-learn's lloyd/elkan divided by fastkm. "
         "*rel. inertia* and *labels differ* compare fastkm with scikit-learn's lloyd (and "
         f"elkan). Load average {load} at the start, {load_end} at the end; the machine was "
-        "shared with other engineers' work.",
+        "shared with other engineers' work."),
         "",
         table(["case", "fastkm", "sklearn lloyd", "sklearn elkan", "ratio", "rel. inertia",
                "labels differ", "rel. inertia vs elkan", "labels differ vs elkan",
                "iterations fastkm/lloyd/elkan"], rows),
         "",
-        "First sparse fit + transform + score (2000 x 300, K = 8) in a fresh process; "
+        ("First sparse fit + transform + score (2000 x 300, K = 8) in a fresh process; "
         "`NUMBA_CACHE_DIR` empty for *cold*. The sparse kernels load only when sparse data "
-        "arrives, so `import fastkm` does not compile them:",
+        "arrives, so `import fastkm` does not compile them:"),
         "",
         table(["", "import fastkm", "first sparse fit"],
               [["cold (compiles, fills cache)", f"{cold[0]:.2f} s", f"{cold[1]:.2f} s"],
