@@ -6,7 +6,8 @@
     python bench/run.py --quick               # small sizes, a smoke test (no RESULTS.md)
 
 Sections: kmeans (bench_kmeans.py), quantize (bench_quantize.py), codec (bench_codec.py),
-perceptual (bench_perceptual.py), startup (bench_startup.py), png (bench_png.py).
+perceptual (bench_perceptual.py), startup (bench_startup.py), png (bench_png.py),
+sparse (bench_sparse.py).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from common import machine  # noqa: E402
 
 SECTIONS = {"kmeans": "bench_kmeans", "quantize": "bench_quantize", "codec": "bench_codec",
             "perceptual": "bench_perceptual", "startup": "bench_startup",
-            "png": "bench_png"}
+            "png": "bench_png", "sparse": "bench_sparse"}
 
 
 MARK = "<!-- section: {} {} -->"

@@ -14,8 +14,12 @@ import numpy as np
 
 from . import init as _init
 from . import kernels
+from .estimator import EstimatorProtocol
+from .validation import NotFittedError, check_data, check_dense, feature_names, is_sparse
 
-_ALGORITHMS = ("auto", "hamerly", "elkan", "lloyd")
+__all__ = ["KMeans", "NotFittedError", "lloyd"]
+
+_ALGORITHMS = ("lloyd", "elkan", "auto", "hamerly")
 # Relative slack on the bounds: far above the float64 rounding they gather over many
 # iterations, far below any gap between distances that decides a label.
 _BOUND_SLACK = 1e-9
@@ -31,23 +35,21 @@ _GUIDED_MIN_CLUSTERS = 64
 _RELAX_MAX_ITER = 100
 
 
-class NotFittedError(ValueError, AttributeError):
-    """``predict`` was called before ``fit``."""
+def _csr(X):
+    """A validated scipy CSR matrix as ``fastkm.sparse.CSR``. The sparse kernels are
+    imported (compiled, or loaded from Numba's cache) only when sparse data arrives."""
+    from . import sparse
+
+    return sparse.CSR(X)
+
+
+def _is_csr(X):
+    return not isinstance(X, np.ndarray)
 
 
 def _check_data(X, name="X"):
-    arr = np.asarray(X)
-    if arr.dtype.kind not in "biuf":
-        raise ValueError(f"{name} must be numeric, got dtype {arr.dtype}")
-    if arr.ndim != 2:
-        raise ValueError(f"{name} must be a 2-D array (n_samples, n_features), got shape {arr.shape}")
-    if arr.shape[0] == 0 or arr.shape[1] == 0:
-        raise ValueError(f"{name} is empty: shape {arr.shape}")
-    dtype = arr.dtype if arr.dtype in (np.float32, np.float64) else np.float64
-    arr = np.ascontiguousarray(arr, dtype=dtype)
-    if not np.isfinite(arr).all():
-        raise ValueError(f"{name} contains NaN or infinity")
-    return arr
+    """Dense ``X`` as a C-contiguous float32/float64 array (``validation.check_dense``)."""
+    return check_dense(X, name)
 
 
 def _check_weights(sample_weight, n):
@@ -119,7 +121,7 @@ def first_assignment(X, w, centers, guess, margin, labels, upper, seconds, lower
 
 
 def lloyd(X, w, centers, *, max_iter, tol, method="hamerly", guess=None, margin=None,
-          relax=1.0):
+          relax=1.0, verbose=False):
     """Run exact Lloyd from ``centers`` until labels stop changing, the squared centre shift
     falls to ``tol`` (absolute), or ``max_iter`` iterations.
 
@@ -135,6 +137,9 @@ def lloyd(X, w, centers, *, max_iter, tol, method="hamerly", guess=None, margin=
     iteration ``max_iter`` allows), the centres land on their means. After
     ``_RELAX_MAX_ITER`` iterations the steps are plain, so a run that cycles still ends.
     ``fastkm.quantize`` uses it; ``KMeans.fit`` runs plain Lloyd.
+
+    ``verbose`` prints each iteration's inertia (of the labels and the centres they were
+    assigned to) as scikit-learn does.
 
     Returns ``(centers, labels, inertia, n_iter)``; as in scikit-learn, the labels returned
     are those of the returned centres, and ``n_iter`` counts the centre updates.
@@ -197,6 +202,8 @@ def lloyd(X, w, centers, *, max_iter, tol, method="hamerly", guess=None, margin=
         if kernels.clear_empty(sums, weights, members):
             _relocate_empty(X, w, centers, labels, sums, weights, dist2)
             full = True
+        if verbose:
+            print(f"Iteration {it}, inertia {kernels.inertia(X, w, centers, labels)}.")
         relaxing = relax != 1.0
         if relaxing and ((it > 0 and changed == 0) or it == max_iter - 1
                          or it == _RELAX_MAX_ITER):
@@ -246,45 +253,60 @@ def _relocate_empty(X, w, centers, labels, sums, weights, dist2):
     weights[still] = 1.0
 
 
-class KMeans:
+class KMeans(EstimatorProtocol):
     """K-means clustering with scikit-learn's interface, exact Lloyd iterations in Numba.
+
+    A scikit-learn estimator without depending on scikit-learn (``fastkm.estimator``):
+    ``clone``, ``Pipeline``, ``GridSearchCV`` and ``check_estimator`` work with it. ``X`` is
+    a dense array (float32 stays float32) or a scipy.sparse matrix or array (any format; it
+    is clustered as CSR by ``fastkm.sparse``).
 
     Parameters
     ----------
     n_clusters : int
         Number of clusters K, 1 <= K <= n_samples.
-    init : {"k-means++", "random"} or array of shape (K, D)
+    init : {"k-means++", "random"}, callable or array of shape (K, D)
         Seeding: greedy k-means++, K distinct points drawn in proportion to their weight,
-        or explicit starting centres.
+        ``init(X, n_clusters, random_state)`` returning the (K, D) centres (scikit-learn's
+        signature; ``random_state`` is a ``numpy.random.RandomState``), or explicit starting
+        centres.
     n_init : int or "auto"
-        Number of seeded runs; the one with the lowest inertia is kept. "auto" means 1 for
-        k-means++ or explicit centres and 10 for random, as in scikit-learn.
+        Number of seeded runs; the one with the lowest inertia is kept. "auto" (default)
+        means 1 for k-means++ or explicit centres and 10 for random or a callable, as in
+        scikit-learn.
     max_iter : int
         Maximum number of Lloyd iterations per run.
     tol : float
         Convergence when the summed squared centre shift is at most ``tol`` times the mean
         per-feature (weighted) variance of X, scikit-learn's definition. Runs also stop when
         no label changes.
-    random_state : None, int or numpy Generator
+    verbose : int
+        Non-zero prints one line per iteration ("Iteration i, inertia x.") as scikit-learn.
+    random_state : None, int, numpy Generator or RandomState
         Seed; the same seed gives the same result.
-    algorithm : {"auto", "hamerly", "elkan", "lloyd"}
+    copy_x : bool
+        Accepted for scikit-learn compatibility: fastkm never modifies X (it does not
+        centre the data in place as scikit-learn does), so both values give the same result.
+    algorithm : {"lloyd", "elkan", "auto", "hamerly"}
         "lloyd" computes every distance each iteration; "hamerly" (two lower bounds per
         point, on its second-nearest centre and on the rest, and a scan of centres sorted
         by distance) and "elkan" (one bound per point and centre)
         skip the distances that cannot change a label. All give the same labels; Hamerly
         updates the cluster sums from the points that change label, so its centres may
         differ from the others' in the last bits. "auto" is Hamerly, the fastest in our
-        benchmarks; Elkan also needs N*K*8 bytes.
+        benchmarks; Elkan also needs N*K*8 bytes. Sparse input always runs exact Lloyd.
     """
 
-    def __init__(self, n_clusters=8, *, init="k-means++", n_init=1, max_iter=300, tol=1e-4,
-                 random_state=None, algorithm="auto"):
+    def __init__(self, n_clusters=8, *, init="k-means++", n_init="auto", max_iter=300,
+                 tol=1e-4, verbose=0, random_state=None, copy_x=True, algorithm="auto"):
         self.n_clusters = n_clusters
         self.init = init
         self.n_init = n_init
         self.max_iter = max_iter
         self.tol = tol
+        self.verbose = verbose
         self.random_state = random_state
+        self.copy_x = copy_x
         self.algorithm = algorithm
 
     def _check_params(self, X):
@@ -297,19 +319,16 @@ class KMeans:
         init = self.init
         if isinstance(init, str):
             if init not in ("k-means++", "random"):
-                raise ValueError(f"init must be 'k-means++', 'random' or an array, got {init!r}")
-        else:
-            init = _check_data(init, "init")
-            if init.shape != (k, n_dims):
-                raise ValueError(f"init must have shape (n_clusters, n_features) = ({k}, {n_dims}), "
-                                 f"got {init.shape}")
-            init = init.astype(np.float64)
+                raise ValueError(f"init must be 'k-means++', 'random', a callable or an array, "
+                                 f"got {init!r}")
+        elif not callable(init):
+            init = self._check_centers(init, "init", k, n_dims)
         n_init = self.n_init
         if isinstance(n_init, str) and n_init == "auto":
-            n_init = 10 if isinstance(init, str) and init == "random" else 1
+            n_init = 10 if callable(init) or (isinstance(init, str) and init == "random") else 1
         elif isinstance(n_init, bool) or not isinstance(n_init, numbers.Integral) or n_init < 1:
             raise ValueError(f"n_init must be an integer >= 1 or 'auto', got {n_init!r}")
-        if not isinstance(init, str) and n_init != 1:
+        if isinstance(init, np.ndarray) and n_init != 1:
             warnings.warn(f"explicit initial centres given: n_init={n_init} reduced to 1",
                           RuntimeWarning, stacklevel=4)
             n_init = 1
@@ -321,42 +340,85 @@ class KMeans:
             raise ValueError(f"tol must be a finite number >= 0, got {tol!r}")
         if self.algorithm not in _ALGORITHMS:
             raise ValueError(f"algorithm must be one of {_ALGORITHMS}, got {self.algorithm!r}")
+        # ValueError for bad types too, as scikit-learn's InvalidParameterError is one.
+        if not isinstance(self.verbose, numbers.Integral):
+            raise ValueError(f"verbose must be an integer or a bool, got {self.verbose!r}")  # noqa: TRY004
+        if not isinstance(self.copy_x, (bool, np.bool_)):
+            raise ValueError(f"copy_x must be a bool, got {self.copy_x!r}")  # noqa: TRY004
         return init, int(n_init)
 
+    @staticmethod
+    def _check_centers(centers, name, k, n_dims):
+        if is_sparse(centers):
+            centers = centers.toarray()
+        centers = check_dense(centers, name)
+        if centers.shape != (k, n_dims):
+            raise ValueError(f"{name} must have shape (n_clusters, n_features) = ({k}, {n_dims}), "
+                             f"got {centers.shape}")
+        return centers.astype(np.float64)
+
+    def _seed(self, init, X, w, rng, sparse_x, raw):
+        """Starting centres (K, D) float64, and a guess of each point's nearest (or None)."""
+        k = self.n_clusters
+        if callable(init):
+            state = np.random.RandomState(int(rng.integers(2**31 - 1)))
+            return self._check_centers(init(raw, k, state), "init(X, n_clusters, random_state)",
+                                       k, X.shape[1]), None
+        if sparse_x is not None:
+            from . import sparse
+
+            if init == "k-means++":
+                return sparse.kmeans_plusplus(sparse_x, w, k, rng), None
+            return sparse.random_rows(sparse_x, w, k, rng), None
+        if init == "k-means++":
+            # Each point's nearest seed, known from the seeding, is where Lloyd's first
+            # assignment searches from (path-640.jpg's 21k cells at K = 256: 2.0 ms instead of
+            # 5.6 by brute force).
+            near = np.empty(X.shape[0], dtype=np.int32)
+            return _init.kmeans_plusplus(X, w, k, rng, nearest=near), near
+        return _init.random_points(X, w, k, rng), None
+
     def fit(self, X, y=None, sample_weight=None):
-        """Cluster ``X`` (N, D); ``sample_weight`` (N,) weighs each point (a point of weight
-        w counts as w copies of it)."""
+        """Cluster ``X`` (N, D), dense or scipy.sparse; ``sample_weight`` (N,) weighs each
+        point (a point of weight w counts as w copies of it)."""
         return self._fit(X, sample_weight)
 
     def _fit(self, X, sample_weight=None, guess=None, relax=1.0):
         # ``guess``: a centre index near each point for the first assignment from explicit
         # starting centres (see ``lloyd``), such as the labels of the run they come from;
         # ``relax``: ``lloyd``'s over-relaxation (1: plain Lloyd, as ``fit``).
-        X = _check_data(X)
+        names = feature_names(X)
+        raw = X
+        X = check_data(X)
+        sparse_x = _csr(X) if is_sparse(X) else None
         w = _check_weights(sample_weight, X.shape[0])
         init, n_init = self._check_params(X)
         # An explicit start draws nothing: no fresh generator for it (default_rng(None) reads
         # the OS's entropy, ~30 us a fit).
-        explicit = not isinstance(init, str)
+        explicit = isinstance(init, np.ndarray)
         rng = None if explicit and self.random_state is None else _as_rng(self.random_state)
-        tol = self.tol * _weighted_mean_variance(X, w) if self.tol > 0 else 0.0
+        if sparse_x is not None:
+            variance = sparse_x.mean_variance(w) if self.tol > 0 else 0.0
+        else:
+            variance = _weighted_mean_variance(X, w) if self.tol > 0 else 0.0
+        tol = self.tol * variance
         method = _pick_method(self.algorithm)
         best = None
         for _ in range(n_init):
-            if isinstance(init, str) and init == "k-means++":
-                # Each point's nearest seed, known from the seeding, is where Lloyd's first
-                # assignment searches from (path-640.jpg's 21k cells at K = 256: 2.0 ms
-                # instead of 5.6 by brute force).
-                near = np.empty(X.shape[0], dtype=np.int32)
-                start = _init.kmeans_plusplus(X, w, self.n_clusters, rng, nearest=near)
-            elif isinstance(init, str):
-                near = None
-                start = _init.random_points(X, w, self.n_clusters, rng)
+            if explicit:
+                start, near = init, guess
             else:
-                near = guess
-                start = init
-            run = lloyd(X, w, start, max_iter=int(self.max_iter), tol=tol, method=method,
-                        guess=near, relax=relax)
+                start, near = self._seed(init, X, w, rng, sparse_x, raw)
+            if self.verbose:
+                print("Initialization complete")
+            if sparse_x is not None:
+                from . import sparse
+
+                run = sparse.lloyd(sparse_x, w, start, max_iter=int(self.max_iter), tol=tol,
+                                    verbose=bool(self.verbose))
+            else:
+                run = lloyd(X, w, start, max_iter=int(self.max_iter), tol=tol, method=method,
+                            guess=near, relax=relax, verbose=bool(self.verbose))
             if best is None or run[2] < best[2]:
                 best = run
         centers, labels, inertia, n_iter = best
@@ -370,28 +432,61 @@ class KMeans:
         self.inertia_ = float(inertia)
         self.n_iter_ = int(n_iter)
         self.n_features_in_ = X.shape[1]
+        if names is not None:
+            self.feature_names_in_ = names
+        elif hasattr(self, "feature_names_in_"):
+            del self.feature_names_in_
+        self._n_features_out = self.n_clusters
         self._centers64 = centers
         return self
 
-    def predict(self, X):
-        """Index of the nearest centre of each row of ``X``."""
-        if not hasattr(self, "_centers64"):
-            raise NotFittedError("this KMeans instance is not fitted yet: call fit first")
-        X = _check_data(X)
+    def _validate(self, X):
+        """Fitted check, then ``X`` validated against the fit (dense array or ``CSR``)."""
+        self._check_fitted()
+        X = check_data(X)
         if X.shape[1] != self.n_features_in_:
-            raise ValueError(f"X has {X.shape[1]} features, but KMeans was fitted with "
-                             f"{self.n_features_in_}")
+            raise ValueError(f"X has {X.shape[1]} features, but {type(self).__name__} is "
+                             f"expecting {self.n_features_in_} features as input (it was "
+                             f"fitted with {self.n_features_in_})")
+        return _csr(X) if is_sparse(X) else X
+
+    def _labels(self, X):
+        if _is_csr(X):
+            return X.labels(self._centers64)[0]
         labels = np.empty(X.shape[0], dtype=np.int32)
         kernels.assign(X, self._centers64, labels, np.empty(X.shape[0]))
         return labels
+
+    def predict(self, X):
+        """Index of the nearest centre of each row of ``X``."""
+        return self._labels(self._validate(X))
 
     def fit_predict(self, X, y=None, sample_weight=None):
         """``fit`` then return ``labels_``."""
         return self.fit(X, sample_weight=sample_weight).labels_
 
+    def transform(self, X):
+        """Euclidean distance (N, K) of each row of ``X`` to each centre."""
+        raw = X
+        X = self._validate(X)
+        if _is_csr(X):
+            out = np.sqrt(X.sq_distances(self._centers64))
+        else:
+            out = np.empty((X.shape[0], self.n_clusters))
+            x = X.astype(np.float64, copy=False)
+            for j, c in enumerate(self._centers64):
+                out[:, j] = np.sqrt(((x - c) ** 2).sum(axis=1))
+        return self._wrap_output(out.astype(self.cluster_centers_.dtype, copy=False), raw)
+
+    def fit_transform(self, X, y=None, sample_weight=None):
+        """``fit`` then ``transform`` of the same ``X``."""
+        return self.fit(X, sample_weight=sample_weight).transform(X)
+
     def score(self, X, y=None, sample_weight=None):
         """Opposite of the inertia of ``X`` against the fitted centres (scikit-learn's sign)."""
-        labels = self.predict(X)
-        X = _check_data(X)
+        X = self._validate(X)
         w = _check_weights(sample_weight, X.shape[0])
+        labels = self._labels(X)
+        if _is_csr(X):
+            return -float(X.inertia(w, self._centers64, labels))
         return -float(kernels.inertia(X, w, self._centers64, labels))

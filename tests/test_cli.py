@@ -10,15 +10,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from fastkm.cli.app import app
 from typer.testing import CliRunner
 
 import fastkm
 from fastkm import metrics
-from fastkm.cli.app import app
 from fastkm.images import read_image
-
-pytestmark = pytest.mark.skipif(not hasattr(fastkm, "quantize"),
-                                reason="fastkm.quantize has not landed yet")
 
 
 def run(*args: object):

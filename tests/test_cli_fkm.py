@@ -7,17 +7,12 @@ import shutil
 
 import numpy as np
 import pytest
+from fastkm.cli.app import app
 from typer.testing import CliRunner
 
 import fastkm
 from fastkm import codec
-from fastkm.cli.app import app
 from fastkm.images import read_image
-
-pytestmark = [
-    pytest.mark.skipif(not hasattr(fastkm, "quantize"), reason="fastkm.quantize has not landed yet"),
-    pytest.mark.skipif(not hasattr(codec, "save"), reason="fastkm.codec has not landed yet"),
-]
 
 
 def run(*args: object):

@@ -8,16 +8,13 @@ import sys
 
 import numpy as np
 import pytest
+from fastkm.cli import panels
+from fastkm.cli.app import app
 from typer.testing import CliRunner
 
 import fastkm
 from fastkm import codec, metrics
-from fastkm.cli import panels
-from fastkm.cli.app import app
 from fastkm.images import png_bytes, read_image
-
-pytestmark = pytest.mark.skipif(not hasattr(fastkm, "quantize"),
-                                reason="fastkm.quantize has not landed yet")
 
 SIZE_FORMAT = "fkm" if hasattr(codec, "encode") else "png"
 
