@@ -219,6 +219,10 @@ def compress(
     force: Force = False,
     quiet: Quiet = False,
     debug: Debug = False,
+    shared_palette: Annotated[bool, typer.Option(
+        "--shared-palette", help="One palette for all inputs: exact k-means on their merged "
+                                 "colour histograms (sprite sheets, frames, product shots).")] =
+        False,
 ) -> None:
     """Quantize images to K colours and write them as .fkm or palette PNG.
 
@@ -253,6 +257,20 @@ def compress(
         if any(outputs.format_of(t) == "fkm" for t in targets):
             outputs.codec()
         results, failures = [], 0
+        if shared_palette:
+            from .shared import compress_shared
+
+            def on_error(source, exc):
+                nonlocal failures
+                if debug:
+                    raise exc
+                failures += 1
+                print_error(_naming(source, exc))
+
+            fit = {"init": init.value, "n_init": n_init, "max_iter": max_iter, "tol": tol,
+                   "seed": seed, "space": space.value, "dither": dither.value}
+            results = compress_shared(inputs, targets, colors, fit, force, on_error)
+            inputs = []
         with report.progress(len(inputs), "compressing", enabled=not quiet) as bar:
             for source, target in zip(inputs, targets):
                 report.describe(bar, f"compressing {source.name}")
