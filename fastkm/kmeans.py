@@ -326,6 +326,9 @@ class KMeans:
     def fit(self, X, y=None, sample_weight=None):
         """Cluster ``X`` (N, D); ``sample_weight`` (N,) weighs each point (a point of weight
         w counts as w copies of it)."""
+        if type(X).__module__.startswith("dask."):  # on the workers: fastkm.dask_kmeans
+            from .dask_kmeans import fit
+            return fit(self, X, sample_weight)
         return self._fit(X, sample_weight)
 
     def _fit(self, X, sample_weight=None, guess=None, relax=1.0):
@@ -377,6 +380,9 @@ class KMeans:
         """Index of the nearest centre of each row of ``X``."""
         if not hasattr(self, "_centers64"):
             raise NotFittedError("this KMeans instance is not fitted yet: call fit first")
+        if type(X).__module__.startswith("dask."):
+            from .dask_kmeans import predict
+            return predict(self, X)
         X = _check_data(X)
         if X.shape[1] != self.n_features_in_:
             raise ValueError(f"X has {X.shape[1]} features, but KMeans was fitted with "
