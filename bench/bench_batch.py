@@ -24,7 +24,7 @@ from common import table
 HERE = Path(__file__).resolve().parent
 IMAGES = HERE.parent.parent / "shared" / "images"
 FASTKM = str(Path(sys.executable).with_name("fastkm"))
-REPEAT = 5
+REPEAT = 3
 K = 64
 CROP = (520, 390)
 

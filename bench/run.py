@@ -6,7 +6,7 @@
     python bench/run.py --quick               # small sizes, a smoke test (no RESULTS.md)
 
 Sections: kmeans (bench_kmeans.py), quantize (bench_quantize.py), codec (bench_codec.py),
-perceptual (bench_perceptual.py), batch (bench_batch.py).
+perceptual (bench_perceptual.py), batch (bench_batch.py), dask (bench_dask.py).
 """
 
 from __future__ import annotations
@@ -24,7 +24,8 @@ sys.path.insert(0, str(HERE))
 from common import machine  # noqa: E402
 
 SECTIONS = {"kmeans": "bench_kmeans", "quantize": "bench_quantize", "codec": "bench_codec",
-            "perceptual": "bench_perceptual", "batch": "bench_batch"}
+            "perceptual": "bench_perceptual", "batch": "bench_batch",
+            "dask": "bench_dask"}
 
 
 MARK = "<!-- section: {} {} -->"
