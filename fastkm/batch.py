@@ -7,9 +7,9 @@ again. A file that fails gives a result with its error; the others go on.
 
 On one machine the tasks run in a pool of worker processes (``jobs``, default the number of
 cores). Several files run at once, so each worker gives a small image's Numba kernels one
-thread; an image of ``LARGE_PIXELS`` or more gets every thread (its kernels use them well,
-and a batch of large photos then finishes no later than one after another). While one
-worker computes, the other reads its next file.
+thread, and an image of ``LARGE_PIXELS`` or more the cores left to each worker (one when
+there are as many workers as cores: more threads than cores made a batch of large photos
+4x slower). While one worker computes, the other reads its next file.
 
 With ``client`` (a ``dask.distributed.Client``) each file is a task on the cluster; the
 workers read and write the paths themselves, so they must be on storage the workers share.
@@ -71,10 +71,8 @@ def plan_targets(inputs, out_dir, fmt="fkm") -> list[Path]:
     return targets
 
 
-def _threads_for(n_pixels: int) -> int:
-    import numba
-
-    return numba.config.NUMBA_NUM_THREADS if n_pixels >= LARGE_PIXELS else 1
+def _threads_for(n_pixels: int, large_threads: int) -> int:
+    return large_threads if n_pixels >= LARGE_PIXELS else 1
 
 
 def _encode(q, fmt: str) -> bytes:
@@ -88,11 +86,12 @@ def _encode(q, fmt: str) -> bytes:
 
 
 def compress_file(source, target, n_colors, options=None, *, overwrite=False,
-                  measure=True, by_size=False) -> FileResult:
+                  measure=True, large_threads=None) -> FileResult:
     """Quantize ``source`` to ``n_colors`` colours and write ``target`` (.fkm or .png by its
     extension) through a temporary file and a rename. Never raises for a bad input: the
-    result carries the error's one-line message. ``by_size``: give the kernels one thread
-    below ``LARGE_PIXELS`` (for a worker among several), else they keep their threads."""
+    result carries the error's one-line message. ``large_threads`` (for a worker among
+    several): the kernels get one thread below ``LARGE_PIXELS``, that many from it; None
+    leaves Numba's threads as they are."""
     import numba
 
     from .fileio import atomic_write_bytes
@@ -119,8 +118,9 @@ def compress_file(source, target, n_colors, options=None, *, overwrite=False,
             if limit is not None and h * w > limit:
                 raise ValueError(f"{source}: {w}x{h} pixels is more than a .fkm file holds; "
                                  "write a .png instead")
-        if by_size:
-            numba.set_num_threads(_threads_for(h * w))
+        if large_threads is not None:
+            numba.set_num_threads(min(_threads_for(h * w, large_threads),
+                                      numba.config.NUMBA_NUM_THREADS))
         q = quantize(image, n_colors, **(options or {}))
         data = _encode(q, fmt)
         atomic_write_bytes(target, data, overwrite=overwrite)
@@ -206,8 +206,8 @@ def compress_many(inputs, out_dir, n_colors, *, fmt="fkm", targets=None, jobs=No
     args = [(inputs[i], targets[i], n_colors, options) for i in todo]
     kwargs = {"overwrite": overwrite, "measure": measure}
     if client is not None:
-        _run_dask(client, todo, args, {**kwargs, "by_size": True, "overwrite": True}, done,
-                  retries)
+        _run_dask(client, todo, args, {**kwargs, "large_threads": 1, "overwrite": True},
+                  done, retries)
     else:
         jobs = default_jobs() if jobs is None else int(jobs)
         if jobs < 1:
@@ -216,7 +216,12 @@ def compress_many(inputs, out_dir, n_colors, *, fmt="fkm", targets=None, jobs=No
             for i, a in zip(todo, args):
                 done(i, compress_file(*a, **kwargs))
         else:
-            _run_pool(min(jobs, len(todo)), todo, args, {**kwargs, "by_size": True}, done)
+            # Threads for a large image: the cores left to each worker. More oversubscribes
+            # them: on 2 cores, 2 workers x 2 threads took the 7 photos of
+            # ../shared/images 15 s, 2 x 1 thread 3.9 s (OpenMP threads spin at barriers).
+            workers = min(jobs, len(todo))
+            large = max(1, default_jobs() // workers)
+            _run_pool(workers, todo, args, {**kwargs, "large_threads": large}, done)
     _remove_stale_temporaries(targets)
     return results
 
