@@ -216,6 +216,24 @@ def compress(
     force: Force = False,
     quiet: Quiet = False,
     debug: Debug = False,
+    shared_palette: Annotated[bool, typer.Option(
+        "--shared-palette", help="One palette for all inputs: exact k-means on their merged "
+                                 "colour histograms (sprite sheets, frames, product shots).")] =
+        False,
+    jobs: Annotated[Optional[int], typer.Option(
+        "--jobs", "-j", metavar="N", show_default=False,
+        help="Worker processes for several inputs [default: the number of cores].")] = None,
+    skip_existing: Annotated[bool, typer.Option(
+        "--skip-existing", help="Leave inputs whose output exists alone (resume a batch).")] =
+        False,
+    csv_path: Annotated[Optional[Path], typer.Option(
+        "--csv", metavar="FILE.csv", help="Write one row per input (status, error, size, "
+                                          "PSNR, bytes, seconds).")] = None,
+    scheduler: Annotated[Optional[str], typer.Option(
+        "--scheduler", metavar="ADDRESS", help="Run the files as tasks on a dask.distributed "
+        "scheduler (tcp://host:8786), or 'local' for a LocalCluster. The workers read the "
+        "inputs and write the outputs themselves: the paths must be on storage they all "
+        "share. Needs pip install 'fastkm[dask]'.")] = None,
 ) -> None:
     """Quantize images to K colours and write them as .fkm or palette PNG.
 
@@ -246,10 +264,38 @@ def compress(
             what = "is not a folder" if out_dir.exists() else "does not exist"
             raise CliError(f"--out-dir: {out_dir} {what}")
         targets = outputs.plan_outputs(inputs, output, out_dir, fmt.value if fmt else None)
-        outputs.check_outputs(targets, force)
+        if jobs is not None and jobs < 1:
+            raise CliError(f"--jobs must be at least 1, got {jobs}")
+        outputs.check_outputs([t for t in targets if not (skip_existing and t.exists())],
+                              force)
         if any(outputs.format_of(t) == "fkm" for t in targets):
             outputs.codec()
         results, failures = [], 0
+        if not shared_palette and (len(inputs) > 1 or scheduler is not None
+                                   or skip_existing or csv_path is not None):
+            from . import batch
+
+            fit = {"init": init.value, "n_init": n_init, "max_iter": max_iter, "tol": tol,
+                   "seed": seed, "space": space.value, "dither": dither.value}
+            results, failures = batch.run(inputs, targets, colors, fit, force=force,
+                                          skip_existing=skip_existing, jobs=jobs,
+                                          scheduler=scheduler, csv_path=csv_path,
+                                          quiet=quiet, debug=debug)
+            inputs = []
+        if shared_palette:
+            from .shared import compress_shared
+
+            def on_error(source, exc):
+                nonlocal failures
+                if debug:
+                    raise exc
+                failures += 1
+                print_error(_naming(source, exc))
+
+            fit = {"init": init.value, "n_init": n_init, "max_iter": max_iter, "tol": tol,
+                   "seed": seed, "space": space.value, "dither": dither.value}
+            results = compress_shared(inputs, targets, colors, fit, force, on_error)
+            inputs = []
         with report.progress(len(inputs), "compressing", enabled=not quiet) as bar, \
                 firstrun.CompileNotice(quiet):
             for source, target in zip(inputs, targets):
@@ -267,6 +313,8 @@ def compress(
         if results and not quiet:
             report.console().print(report.compress_table(results))
         if failures:
+            if len(targets) > 1:
+                print_error(f"{failures} of {len(targets)} files failed")
             raise typer.Exit(1)
 
 

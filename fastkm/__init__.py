@@ -21,6 +21,7 @@ _LAZY = {
     "KMeans": "kmeans",
     "PaletteImage": "palette",
     "Quantized": "quantize", "quantize": "quantize",
+    "quantize_many": "shared_palette",
     **{name: name for name in _SUBMODULES},
 }
 __all__ = sorted(_LAZY)

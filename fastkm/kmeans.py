@@ -381,6 +381,9 @@ class KMeans(EstimatorProtocol):
     def fit(self, X, y=None, sample_weight=None):
         """Cluster ``X`` (N, D), dense or scipy.sparse; ``sample_weight`` (N,) weighs each
         point (a point of weight w counts as w copies of it)."""
+        if type(X).__module__.startswith("dask."):  # on the workers: fastkm.dask_kmeans
+            from .dask_kmeans import fit
+            return fit(self, X, sample_weight)
         return self._fit(X, sample_weight)
 
     def _fit(self, X, sample_weight=None, guess=None, relax=1.0):
@@ -459,6 +462,10 @@ class KMeans(EstimatorProtocol):
 
     def predict(self, X):
         """Index of the nearest centre of each row of ``X``."""
+        if type(X).__module__.startswith("dask."):  # on the workers: fastkm.dask_kmeans
+            self._check_fitted()
+            from .dask_kmeans import predict
+            return predict(self, X)
         return self._labels(self._validate(X))
 
     def fit_predict(self, X, y=None, sample_weight=None):

@@ -1,0 +1,261 @@
+"""``fastkm.KMeans.fit(X)`` with X a Dask array: Lloyd's iterations on the workers.
+
+X (N, D) is chunked by rows (the columns are joined into one chunk) and persisted once.
+Each iteration is one compute: every block assigns its points to the centres with
+``fastkm.kernels.assign`` and returns its per-cluster sums, weights and members
+(``kernels.accumulate``), which the client adds in block order, so the result does not
+depend on which worker finished first. Only those (K, D) arrays travel: the data is never
+gathered to the client. ``labels_`` and ``predict`` are Dask arrays.
+
+Workers run several threads, and Numba's workqueue threading layer aborts when two threads
+launch parallel kernels together: each task asks for a thread-safe layer (OpenMP or TBB)
+before the first kernel runs in its process, and where neither exists runs the kernels of
+its process one at a time.
+
+Seeding: k-means|| (``kmeans_parallel``), then k-means++ on its weighted candidates.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+
+INSTALL = "Dask KMeans needs Dask: pip install 'fastkm[dask]'"
+_LOCK = threading.Lock()
+_CONCURRENT = None
+
+
+def is_dask_array(X) -> bool:
+    """Whether ``X`` is a Dask collection, without importing Dask."""
+    return type(X).__module__.startswith("dask.")
+
+
+def _da():
+    try:
+        import dask.array as da
+    except ImportError:
+        raise ImportError(INSTALL) from None
+    return da
+
+
+def _kernels_may_run_concurrently() -> bool:
+    global _CONCURRENT
+    if _CONCURRENT is None:
+        import numba
+        from numba.np.ufunc import parallel
+
+        if not getattr(parallel, "_is_initialized", True):
+            numba.config.THREADING_LAYER = "threadsafe"
+        try:
+            from . import kernels
+
+            kernels.assign(np.zeros((1, 1)), np.zeros((1, 1)), np.zeros(1, np.int32),
+                           np.zeros(1))
+            _CONCURRENT = numba.threading_layer() in ("omp", "tbb")
+        except ValueError:
+            _CONCURRENT = False
+    return _CONCURRENT
+
+
+def _run(fn, *args):
+    if _kernels_may_run_concurrently():
+        return fn(*args)
+    with _LOCK:
+        return fn(*args)
+
+
+def _block_stats(X, w, centers):
+    from . import kernels
+
+    X = np.ascontiguousarray(X, dtype=np.float64)
+    w = np.ascontiguousarray(w, dtype=np.float64)
+    n_clusters = centers.shape[0]
+    labels = np.empty(X.shape[0], dtype=np.int32)
+    kernels.assign(X, centers, labels, np.empty(X.shape[0]))
+    sums, weights = kernels.accumulate(X, w, labels, n_clusters)
+    members = np.bincount(labels, weights=w > 0, minlength=n_clusters).astype(np.int64)
+    inertia = float(kernels.inertia(X, w, centers, labels))
+    return sums, weights, members, inertia
+
+
+def block_stats(X, w, centers):
+    """Per-cluster sums, weights, member counts and the inertia of one block."""
+    return _run(_block_stats, X, w, centers)
+
+
+def _block_labels(X, centers):
+    from . import kernels
+
+    X = np.ascontiguousarray(X, dtype=np.float64)
+    labels = np.empty(X.shape[0], dtype=np.int32)
+    kernels.assign(X, centers, labels, np.empty(X.shape[0]))
+    return labels
+
+
+def block_labels(X, centers):
+    return _run(_block_labels, X, centers)
+
+
+def _prepare(X, sample_weight):
+    da = _da()
+    if X.ndim != 2:
+        raise ValueError(f"X must be a 2-D array (n_samples, n_features), got {X.ndim} dims")
+    if X.dtype.kind not in "biuf":
+        raise ValueError(f"X must be numeric, got dtype {X.dtype}")
+    X = X.astype(np.float64).rechunk({1: -1})
+    if sample_weight is None:
+        w = da.ones(X.shape[0], chunks=(X.chunks[0],), dtype=np.float64)
+    else:
+        w = da.asarray(sample_weight).astype(np.float64)
+        if w.shape != (X.shape[0],):
+            raise ValueError(f"sample_weight must have shape ({X.shape[0]},), got {w.shape}")
+        w = w.rechunk((X.chunks[0],))
+    return X, w
+
+
+def fit(km, X, sample_weight=None):
+    """Fit ``km`` (a ``fastkm.KMeans``) on the Dask array ``X``; see the module's doc."""
+    import dask
+
+    from .kmeans import _as_rng, _check_data
+
+    init = km.init
+    if isinstance(init, str) and init != "k-means++":
+        raise NotImplementedError("KMeans on a Dask array seeds with k-means|| "
+                                  "(init='k-means++') or takes an explicit init array; "
+                                  f"init={init!r} is not supported there")
+    X, w = _prepare(X, sample_weight)
+    n_clusters = int(km.n_clusters)
+    X, w = dask.persist(X, w)
+    if isinstance(init, str):
+        centers = kmeans_parallel(X, w, n_clusters, _as_rng(km.random_state))
+    else:
+        centers = np.array(_check_data(init, "init"), dtype=np.float64, order="C")
+    if centers.shape != (n_clusters, X.shape[1]):
+        raise ValueError(f"init must have shape (n_clusters, n_features) = ({n_clusters}, "
+                         f"{X.shape[1]}), got {centers.shape}")
+    xb, wb = X.to_delayed().ravel(), w.to_delayed().ravel()
+    task = dask.delayed(block_stats, pure=True)
+
+    def stats(c):
+        parts = dask.compute(*[task(x, v, c) for x, v in zip(xb, wb)])
+        sums = np.zeros((n_clusters, X.shape[1]))
+        weights = np.zeros(n_clusters)
+        members = np.zeros(n_clusters, dtype=np.int64)
+        inertia = 0.0
+        for s, v, m, i in parts:  # in block order: the same sums whoever finished first
+            sums += s
+            weights += v
+            members += m
+            inertia += i
+        return sums, weights, members, inertia
+
+    # tol as in-memory: relative to the mean weighted variance of the features.
+    tol = 0.0
+    if km.tol > 0:
+        total_w, mean_x = dask.compute(w.sum(), (X * w[:, None]).sum(axis=0))
+        mean_x = mean_x / total_w
+        var = dask.compute((((X - mean_x) ** 2) * w[:, None]).sum())[0]
+        tol = float(km.tol) * float(var) / (float(total_w) * X.shape[1])
+    from . import kernels
+
+    moved = np.zeros(n_clusters + 1)
+    last = np.zeros((0, 0))
+    it = 0
+    for it in range(int(km.max_iter)):
+        sums, weights, members, _ = stats(centers)
+        if kernels.clear_empty(sums, weights, members):
+            # An empty cluster keeps its centre (the in-memory fit re-seeds it with a far
+            # point; not done on Dask yet).
+            still = weights == 0
+            sums[still] = centers[still]
+            weights[still] = 1.0
+        new, shift = kernels.moved_centers(sums, weights, centers, moved, 1.0, last, tol)
+        centers = new
+        if float((shift ** 2).sum()) <= tol:
+            break
+    _, _, _, inertia = stats(centers)
+    labels = X.map_blocks(block_labels, centers, dtype=np.int32, drop_axis=1)
+    km.cluster_centers_ = centers
+    km._centers64 = centers
+    km.labels_ = labels
+    km.inertia_ = float(inertia)
+    km.n_iter_ = it + 1
+    km.n_features_in_ = X.shape[1]
+    return km
+
+
+def _block_sample(X, w, candidates, factor, seed):
+    """Rows of one block drawn independently with probability min(1, factor·w·D²), D the
+    distance to the nearest candidate; and the block's cost Σ w·D² before the draw."""
+    from . import kernels
+
+    X = np.ascontiguousarray(X, dtype=np.float64)
+    labels = np.empty(X.shape[0], dtype=np.int32)
+    dist2 = np.empty(X.shape[0])
+    _run(kernels.assign, X, candidates, labels, dist2)
+    cost = w * dist2
+    if factor is None:
+        return X[:0], float(cost.sum())
+    keep = np.random.default_rng(seed).random(X.shape[0]) < factor * cost
+    return X[keep], float(cost.sum())
+
+
+def _block_candidate_weights(X, w, candidates):
+    return np.bincount(block_labels(X, candidates), weights=w, minlength=len(candidates))
+
+
+def kmeans_parallel(X, w, n_clusters, rng, rounds=5, oversampling=2.0):
+    """k-means|| (Bahmani et al. 2012) on persisted Dask arrays: a first centre drawn in
+    proportion to the weights; ``rounds`` rounds that each keep every point independently
+    with probability ``oversampling·K·w·D²/ψ`` (ψ the current cost); each candidate weighted
+    by the total weight of the points nearest to it; then k-means++ on the weighted
+    candidates (``fastkm.init.kmeans_plusplus``). One compute per round."""
+    import dask
+
+    from .init import kmeans_plusplus
+
+    xb, wb = X.to_delayed().ravel(), w.to_delayed().ravel()
+    block_w = np.array(dask.compute(*[dask.delayed(np.sum)(v) for v in wb]), dtype=np.float64)
+    u = rng.random() * block_w.sum()
+    b = min(int(np.searchsorted(np.cumsum(block_w), u, side="right")), len(block_w) - 1)
+    xs, ws = dask.compute(xb[b], wb[b])
+    p = np.cumsum(ws)
+    i = min(int(np.searchsorted(p, rng.random() * p[-1], side="right")), len(ws) - 1)
+    candidates = np.ascontiguousarray(xs[i:i + 1], dtype=np.float64)
+    sample = dask.delayed(_block_sample, pure=True)
+    psi = sum(c for _, c in dask.compute(*[sample(x, v, candidates, None, 0)
+                                          for x, v in zip(xb, wb)]))
+    for _ in range(rounds):
+        if not psi > 0:
+            break
+        seeds = rng.integers(0, 2**63 - 1, size=len(xb))
+        parts = dask.compute(*[sample(x, v, candidates, oversampling * n_clusters / psi,
+                                      int(s)) for x, v, s in zip(xb, wb, seeds)])
+        new = [rows for rows, _ in parts if len(rows)]
+        if new:
+            candidates = np.ascontiguousarray(np.concatenate([candidates, *new]))
+        psi = sum(c for _, c in parts)  # cost against the candidates before this round
+    if len(candidates) < n_clusters:
+        # Too few distinct draws (tiny or duplicate data): pad with more weighted draws.
+        extra = dask.compute(*[sample(x, v, candidates, np.inf, 0) for x, v in zip(xb, wb)])
+        rows = np.concatenate([r for r, _ in extra] or [candidates[:0]])
+        candidates = np.ascontiguousarray(np.concatenate([candidates, rows]))
+    weigh = dask.delayed(_block_candidate_weights, pure=True)
+    weights = np.zeros(len(candidates))
+    for part in dask.compute(*[weigh(x, v, candidates) for x, v in zip(xb, wb)]):
+        weights += part
+    if len(candidates) < n_clusters:
+        raise ValueError(f"n_samples={len(candidates)} distinct points found, fewer than "
+                         f"n_clusters={n_clusters}")
+    return kmeans_plusplus(candidates, weights, n_clusters, rng)
+
+
+def predict(km, X):
+    """Labels of the Dask array ``X`` against ``km``'s centres, as a Dask array."""
+    X, _ = _prepare(X, None)
+    if X.shape[1] != km.n_features_in_:
+        raise ValueError(f"X has {X.shape[1]} features, but KMeans was fitted with "
+                         f"{km.n_features_in_}")
+    return X.map_blocks(block_labels, km._centers64, dtype=np.int32, drop_axis=1)
