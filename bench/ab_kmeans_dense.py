@@ -26,7 +26,9 @@ for _ in range(3):
     time.sleep(0.3)
     t = time.perf_counter(); km = fastkm.KMeans(k, init=start, max_iter=100, tol=0).fit(X)
     ts.append(time.perf_counter() - t)
-import hashlib; print(min(ts), repr(km.inertia_), km.n_iter_, hashlib.md5(km.labels_.tobytes()).hexdigest(), hashlib.md5(km.cluster_centers_.tobytes()).hexdigest())
+import hashlib
+digest = [hashlib.md5(a.tobytes()).hexdigest() for a in (km.labels_, km.cluster_centers_)]
+print(min(ts), repr(km.inertia_), km.n_iter_, *digest)
 """
 paths = {"base": sys.argv[1], "new": sys.argv[2]}
 for case in [(1_000_000, 3, 16), (200_000, 16, 64), (1_000_000, 3, 256)]:

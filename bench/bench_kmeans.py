@@ -51,9 +51,10 @@ def _faiss(X, start, max_iter):
 
 
 def case(n, d, k, max_iter=MAX_ITER):
+    from sklearn.cluster import KMeans as SKMeans
+
     import fastkm
     from fastkm.init import kmeans_plusplus
-    from sklearn.cluster import KMeans as SKMeans
 
     X = _blobs(n, d, k)
     start = kmeans_plusplus(X, np.ones(n), k, np.random.default_rng(0))

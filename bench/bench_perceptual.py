@@ -33,8 +33,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-import fastkm  # noqa: E402
 from common import machine, table  # noqa: E402
+
+import fastkm  # noqa: E402
 from fastkm import dither, metrics  # noqa: E402
 from fastkm.images import read_image  # noqa: E402
 from fastkm.palette import PaletteImage  # noqa: E402

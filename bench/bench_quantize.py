@@ -34,8 +34,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-import fastkm  # noqa: E402
 from common import SETTLE_S, machine, table, timed  # noqa: E402
+
+import fastkm  # noqa: E402
 
 try:
     import imagequant

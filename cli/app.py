@@ -239,7 +239,8 @@ def compress(
 
     Without -o or --out-dir each result goes beside its input, named IN with the extension
     .fkm (or --format png). A .png is a palette PNG (alpha in its tRNS chunk); greyscale
-    results are written as 8-bit greyscale PNG, since a PNG palette is always RGB. The table gives, per input: size, distinct colours, K, PSNR
+    results are written as 8-bit greyscale PNG, since a PNG palette is always RGB. The table
+    gives, per input: size, distinct colours, K, PSNR
     and ΔE (mean OKLab distance x 100; about 2 is just noticeable) against the input,
     output bytes, bits per pixel, how many times smaller than raw 24-bit
     RGB, and seconds (read, quantize, encode, write).

@@ -14,7 +14,6 @@ import numpy as np
 from numba import njit, prange
 
 from .jit import prange_only
-
 from .kernels import _int_zeros
 
 #: Pixels per chunk of the bucketing passes.

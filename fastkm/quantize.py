@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import dither as dithering
 from . import breathing, histogram, kernels, oklab
+from . import dither as dithering
 from .kmeans import _GUIDED_MIN_CLUSTERS, KMeans, _bound_margin, _check_data
 from .palette import PaletteImage
 
@@ -248,7 +248,8 @@ def quantize(image, n_colors=16, *, init="k-means++", n_init=1, max_iter=300, to
     clustered as a fourth channel. ``init`` is "k-means++" or "random", drawn ``n_init``
     times (the run of lowest inertia is kept; see ``_fit_seeded``), or an explicit (K, C)
     array of starting centres, in which case the result is exactly that of
-    ``KMeans(init=array)`` on every pixel. ``max_iter`` and ``tol`` are KMeans's. With no more distinct colours than ``n_colors``
+    ``KMeans(init=array)`` on every pixel. ``max_iter`` and ``tol`` are KMeans's. With no more
+    distinct colours than ``n_colors``
     the palette is exactly those colours and the result is lossless.
 
     ``space="oklab"`` clusters the OKLab coordinates of the colours (same histogram, same

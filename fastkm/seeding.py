@@ -25,7 +25,6 @@ import numpy as np
 from numba import njit, prange
 
 from .jit import prange_only
-
 from .kernels import CHUNK, _keyed, _width, _zeros
 
 #: Points per block; CHUNK is a multiple of it, so a chunk is whole blocks.

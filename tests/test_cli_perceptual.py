@@ -6,12 +6,12 @@ import csv
 
 import numpy as np
 import pytest
+from fastkm.cli import panels
+from fastkm.cli.app import app
 from typer.testing import CliRunner
 
 import fastkm
 from fastkm import metrics
-from fastkm.cli import panels
-from fastkm.cli.app import app
 from fastkm.images import read_image
 
 

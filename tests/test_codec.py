@@ -10,8 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fastkm.codec import FkmError, decode, encode, load, read_info, save
-from fastkm.codec import container
+from fastkm.codec import FkmError, container, decode, encode, load, read_info, save
 from fastkm.palette import PaletteImage
 
 ROOT = Path(__file__).resolve().parents[1]

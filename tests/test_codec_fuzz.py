@@ -22,8 +22,7 @@ import numpy as np
 from hypothesis import HealthCheck, given, seed, settings
 from hypothesis import strategies as st
 
-from fastkm.codec import FkmError, decode, encode, read_info
-from fastkm.codec import container
+from fastkm.codec import FkmError, container, decode, encode, read_info
 from fastkm.palette import PaletteImage
 
 EXAMPLES = int(os.environ.get("FKM_FUZZ_EXAMPLES", "200"))

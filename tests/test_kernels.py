@@ -449,8 +449,9 @@ def test_kernels_compiled_for_three_columns_give_the_generic_results():
     """Colours run kernels compiled with D = 3 as a constant; with that turned off the
     same code reads D from the array. Both give the same bits, through every kernel a
     quantize uses (seeding, breathing, guided first passes, bounded passes, mapping)."""
-    import fastkm
     from numba import types
+
+    import fastkm
 
     rng = np.random.default_rng(11)
     yy, xx = np.mgrid[0:120, 0:160]

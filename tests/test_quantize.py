@@ -246,7 +246,8 @@ def test_quality_not_worse_than_kmeans_on_every_pixel(photo_dir, name):
 
 @pytest.mark.parametrize("image,k,message", [
     (np.zeros((4, 4), np.float32), 2, "image must be a uint8 array, got dtype float32"),
-    (np.zeros((4, 4, 2), np.uint8), 2, r"image must have shape \(H, W\) or \(H, W, C\) with C in \(1, 3, 4\), got \(4, 4, 2\)"),
+    (np.zeros((4, 4, 2), np.uint8), 2,
+     r"image must have shape \(H, W\) or \(H, W, C\) with C in \(1, 3, 4\), got \(4, 4, 2\)"),
     (np.zeros((0, 4, 3), np.uint8), 2, r"image is empty: shape \(0, 4, 3\)"),
     (np.zeros(5, np.uint8), 2, r"got \(5,\)"),
     (np.zeros((4, 4, 3), np.uint8), 0, "n_colors must be an integer from 1 to 256, got 0"),

@@ -4,13 +4,12 @@ on data spread over many blocks, with real-valued floats so the summation order 
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from test_kernels import ref_sqdist
 
 from fastkm import seeding
 from fastkm.init import kmeans_plusplus
 from fastkm.kernels import CHUNK
 from fastkm.seeding import BLOCK
-
-from test_kernels import ref_sqdist
 
 
 def seq_sum(values):

@@ -19,8 +19,7 @@ import numpy as np
 from ..fileio import atomic_write_bytes
 from ..palette import PaletteImage
 from . import coder
-from .container import (MAX_PIXELS, MAX_STRIPS, FkmError, Layout, n_strips_for, pack,
-                        parse)
+from .container import MAX_PIXELS, MAX_STRIPS, FkmError, Layout, n_strips_for, pack, parse
 
 __all__ = ["FkmError", "MAX_PIXELS", "encode", "decode", "save", "load", "read_info",
            "palette_order"]
