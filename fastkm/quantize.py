@@ -234,43 +234,10 @@ def _lookup_table(n_channels):
     return table
 
 
-def _check_space(space):
-    if not isinstance(space, str) or space not in SPACES:
-        raise ValueError(f"space must be one of {', '.join(map(repr, SPACES))}, got {space!r}")
-    return space
-
-
-def quantize(image, n_colors=16, *, init="k-means++", n_init=1, max_iter=300, tol=1e-4,
-             seed=None, space="rgb", dither="none") -> Quantized:
-    """Reduce ``image`` to a palette of ``n_colors`` colours by k-means.
-
-    ``image`` is (H, W) or (H, W, C) uint8, C in (1, 3, 4); alpha, when present, is
-    clustered as a fourth channel. ``init`` is "k-means++" or "random", drawn ``n_init``
-    times (the run of lowest inertia is kept; see ``_fit_seeded``), or an explicit (K, C)
-    array of starting centres, in which case the result is exactly that of
-    ``KMeans(init=array)`` on every pixel. ``max_iter`` and ``tol`` are KMeans's. With no more
-    distinct colours than ``n_colors``
-    the palette is exactly those colours and the result is lossless.
-
-    ``space="oklab"`` clusters the OKLab coordinates of the colours (same histogram, same
-    counts), converts the centres back to sRGB for the palette and gives each colour the
-    palette entry nearest in OKLab. An explicit ``init`` is still given as colours (0..255
-    per channel) and converted, so the same array means the same start in either space.
-
-    ``dither`` ("none", "fs" Floyd–Steinberg, "ordered" Bayer 8x8) maps pixels onto the
-    palette found, in sRGB (see ``fastkm.dither``); the errors are then measured pixel by
-    pixel on the dithered result.
-    """
-    t0 = time.perf_counter()
-    image = _check_image(image)
-    n_colors = _check_n_colors(n_colors)
-    space = _check_space(space)
-    dither = dithering.check_mode(dither)
-    h, w, n_channels = image.shape
-    pixels = image.reshape(-1, n_channels)
-    colors, counts, keys, inverse = color_histogram(pixels)
-    t1 = time.perf_counter()
-
+def _fit_palette(colors, counts, n_colors, n_channels, space, init, n_init, max_iter, tol, seed):
+    """The palette of weighted k-means on distinct ``colors`` (with pixel ``counts``):
+    ``(palette, centers, index, points, n_iter)``, ``index`` each colour's palette entry and
+    ``points`` the colours in OKLab when clustered there (else None)."""
     n_iter = 0
     points = None
     if len(colors) <= n_colors:
@@ -309,11 +276,20 @@ def quantize(image, n_colors=16, *, init="k-means++", n_init=1, max_iter=300, to
         # Rounding can move a colour's nearest entry, so map to the palette, not the labels
         # (which are almost always right: they are where the search starts).
         index = _nearest_entries(data, targets, km.labels_).astype(np.uint8)
-    t2 = time.perf_counter()
+    return palette, centers, index, points, n_iter
 
+
+def _map_image(image, pixels, hist, index, palette, points, dither):
+    """Map ``image`` (H, W, C) onto ``palette``: its ``pixels`` (H*W, C), its histogram
+    ``hist`` (colors, counts, keys, inverse of ``color_histogram``), each colour's entry
+    ``index``, and OKLab ``points`` of the colours (or None); dithered unless ``dither`` is
+    "none". Returns ``(indices, mse, psnr, delta_e, histogram_errors)``: delta_e when
+    dithered, else the histogram ``Quantized`` measures it from."""
+    h, w, n_channels = image.shape
+    colors, counts, keys, inverse = hist
     n_pixels = h * w
     delta_e = histogram_errors = None
-    if dither != "none" and len(colors) > n_colors:
+    if dither != "none":
         indices = dithering.dither(image, palette, dither)
         sse, distance = oklab.image_errors(pixels, palette, indices)
         delta_e = 100.0 * float(distance) / n_pixels
@@ -331,6 +307,53 @@ def quantize(image, n_colors=16, *, init="k-means++", n_init=1, max_iter=300, to
         histogram_errors = (colors, weights, points, palette, index)
     mse = sse / (n_pixels * n_channels)
     psnr = float("inf") if mse == 0 else 10.0 * np.log10(255.0 ** 2 / mse)
+    return indices, mse, psnr, delta_e, histogram_errors
+
+
+def _check_space(space):
+    if not isinstance(space, str) or space not in SPACES:
+        raise ValueError(f"space must be one of {', '.join(map(repr, SPACES))}, got {space!r}")
+    return space
+
+
+def quantize(image, n_colors=16, *, init="k-means++", n_init=1, max_iter=300, tol=1e-4,
+             seed=None, space="rgb", dither="none") -> Quantized:
+    """Reduce ``image`` to a palette of ``n_colors`` colours by k-means.
+
+    ``image`` is (H, W) or (H, W, C) uint8, C in (1, 3, 4); alpha, when present, is
+    clustered as a fourth channel. ``init`` is "k-means++" or "random", drawn ``n_init``
+    times (the run of lowest inertia is kept; see ``_fit_seeded``), or an explicit (K, C)
+    array of starting centres, in which case the result is exactly that of
+    ``KMeans(init=array)`` on every pixel. ``max_iter`` and ``tol`` are KMeans's. With no more
+    distinct colours than ``n_colors``
+    the palette is exactly those colours and the result is lossless.
+
+    ``space="oklab"`` clusters the OKLab coordinates of the colours (same histogram, same
+    counts), converts the centres back to sRGB for the palette and gives each colour the
+    palette entry nearest in OKLab. An explicit ``init`` is still given as colours (0..255
+    per channel) and converted, so the same array means the same start in either space.
+
+    ``dither`` ("none", "fs" Floyd–Steinberg, "ordered" Bayer 8x8) maps pixels onto the
+    palette found, in sRGB (see ``fastkm.dither``); the errors are then measured pixel by
+    pixel on the dithered result.
+    """
+    t0 = time.perf_counter()
+    image = _check_image(image)
+    n_colors = _check_n_colors(n_colors)
+    space = _check_space(space)
+    dither = dithering.check_mode(dither)
+    h, w, n_channels = image.shape
+    pixels = image.reshape(-1, n_channels)
+    colors, counts, keys, inverse = color_histogram(pixels)
+    t1 = time.perf_counter()
+
+    palette, centers, index, points, n_iter = _fit_palette(
+        colors, counts, n_colors, n_channels, space, init, n_init, max_iter, tol, seed)
+    t2 = time.perf_counter()
+
+    indices, mse, psnr, delta_e, histogram_errors = _map_image(
+        image, pixels, (colors, counts, keys, inverse), index, palette, points,
+        dither if len(colors) > n_colors else "none")
     t3 = time.perf_counter()
     return Quantized(palette=palette, indices=indices, mse=mse, psnr=psnr,
                      _delta_e=delta_e, _histogram=histogram_errors, centers=centers,
