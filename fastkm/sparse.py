@@ -26,6 +26,8 @@ import numba
 import numpy as np
 from numba import float64, int32, int64, prange, void
 
+from .jit import prange_only
+
 # Rows per prange chunk: each chunk has its own buffer of K dot products and its own
 # partial sum of the inertia.
 _CHUNK = 256
@@ -36,7 +38,7 @@ _STRIDE = 64
 _CSR = (int64[::1], int32[::1], float64[::1])
 
 
-@numba.njit(float64[::1](*_CSR), parallel=True, cache=True)
+@numba.njit(float64[::1](*_CSR), parallel=prange_only(), cache=True)
 def row_sq_norms(indptr, indices, data):
     """``||x_i||²`` of every row."""
     n = len(indptr) - 1
@@ -49,8 +51,19 @@ def row_sq_norms(indptr, indices, data):
     return out
 
 
+@numba.njit(cache=True, inline="always")
+def _row_dots(indptr, indices, data, centers_t, i, dots):
+    """``dots[j] = x_i·c_j`` over row ``i``'s stored values (``centers_t`` is (D, K))."""
+    dots[:] = 0.0
+    for p in range(indptr[i], indptr[i + 1]):
+        v = data[p]
+        row = centers_t[indices[p]]
+        for j in range(dots.shape[0]):
+            dots[j] += row[j] * v
+
+
 @numba.njit(void(*_CSR, float64[:, ::1], float64[::1], int32[::1], float64[::1]),
-            parallel=True, cache=True)
+            parallel=prange_only(), cache=True)
 def assign(indptr, indices, data, centers_t, center_norms, labels, best):
     """Label of each row: the first ``j`` minimising ``||c_j||² - 2 x·c_j`` (``centers_t``
     is (D, K), ``center_norms`` (K,)); ``best`` receives that minimum (the squared distance
@@ -61,12 +74,7 @@ def assign(indptr, indices, data, centers_t, center_norms, labels, best):
     for chunk in prange(n_chunks):
         dots = np.empty(k)
         for i in range(chunk * _CHUNK, min(n, (chunk + 1) * _CHUNK)):
-            dots[:] = 0.0
-            for p in range(indptr[i], indptr[i + 1]):
-                v = data[p]
-                row = centers_t[indices[p]]
-                for j in range(k):
-                    dots[j] += row[j] * v
+            _row_dots(indptr, indices, data, centers_t, i, dots)
             label = 0
             low = np.inf
             for j in range(k):
@@ -79,7 +87,7 @@ def assign(indptr, indices, data, centers_t, center_norms, labels, best):
 
 
 @numba.njit(void(*_CSR, float64[::1], float64[:, ::1], float64[::1], float64[:, ::1]),
-            parallel=True, cache=True)
+            parallel=prange_only(), cache=True)
 def sq_distances(indptr, indices, data, row_norms, centers_t, center_norms, out):
     """``out[i, j] = max(||x_i||² - 2 x_i·c_j + ||c_j||², 0)`` for the (D, M) centres
     ``centers_t``."""
@@ -89,18 +97,13 @@ def sq_distances(indptr, indices, data, row_norms, centers_t, center_norms, out)
     for chunk in prange(n_chunks):
         dots = np.empty(k)
         for i in range(chunk * _CHUNK, min(n, (chunk + 1) * _CHUNK)):
-            dots[:] = 0.0
-            for p in range(indptr[i], indptr[i + 1]):
-                v = data[p]
-                row = centers_t[indices[p]]
-                for j in range(k):
-                    dots[j] += row[j] * v
+            _row_dots(indptr, indices, data, centers_t, i, dots)
             for j in range(k):
                 out[i, j] = max(row_norms[i] - 2.0 * dots[j] + center_norms[j], 0.0)
 
 
 @numba.njit(float64(*_CSR, float64[::1], float64[:, ::1], float64[::1], int32[::1]),
-            parallel=True, cache=True)
+            parallel=prange_only(), cache=True)
 def inertia(indptr, indices, data, w, centers, center_norms, labels):
     """``sum_i w_i ||x_i - c_{label_i}||²``, each term as scikit-learn's sparse inertia
     computes it: ``||c||² + sum over stored values of ((x - c)² - c²)``, clipped at 0."""
@@ -121,7 +124,7 @@ def inertia(indptr, indices, data, w, centers, center_norms, labels):
     return partial.sum()
 
 
-@numba.njit(void(*_CSR, float64[::1], int32[::1], float64[:, ::1]), parallel=True, cache=True)
+@numba.njit(void(*_CSR, float64[::1], int32[::1], float64[:, ::1]), parallel=prange_only(), cache=True)
 def accumulate(colptr, rows, data, w, labels, sums_t):
     """Weighted sums of the clusters, transposed: ``sums_t[d, j] = sum of w_i x_id`` over
     the rows i of cluster j, from the matrix in CSC form (``colptr``, ``rows``, ``data``;
