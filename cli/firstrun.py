@@ -45,11 +45,8 @@ class CompileNotice:
     def _estimate(self) -> int:
         from fastkm import warmup
 
-        try:
-            plan = warmup._plan()
-            seconds = sum(plan.KERNELS[i][3] for i in warmup.kernels_for(self._expected))
-        except Exception:
-            seconds = 0.0
+        plan = warmup._plan()
+        seconds = sum(plan.KERNELS[i][3] for i in warmup.kernels_for(self._expected))
         if self.background:
             seconds /= 2
         return max(5, int(round(seconds / 5.0)) * 5)
@@ -58,7 +55,6 @@ class CompileNotice:
         if self.started:
             return
         self.started = True
-        self.t0 = time.perf_counter()
         if self.background and self._expected:
             from fastkm import warmup
 
