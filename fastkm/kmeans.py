@@ -8,12 +8,13 @@ brute force would give; bounds only decide which distances need not be computed.
 from __future__ import annotations
 
 import numbers
+import time
 import warnings
 
 import numpy as np
 
 from . import init as _init
-from . import kernels
+from . import kernels, scan
 from .estimator import EstimatorProtocol
 from .validation import NotFittedError, check_data, check_dense, feature_names, is_sparse
 
@@ -96,14 +97,92 @@ def _weighted_mean_variance(X, w):
 def _bound_margin(X):
     """Absolute slack for triangle-inequality tests on distances between rows of ``X`` and
     centres: ``_BOUND_SLACK`` relative to the largest coordinate norm."""
-    return _BOUND_SLACK * (float(np.abs(X).max()) * np.sqrt(X.shape[1]) + 1.0)
+    # Not np.abs(X).max(), which writes an (N, D) copy first (1M x 16: 38 ms against 18).
+    largest = max(-float(X.min()), float(X.max())) if X.size else 0.0
+    return _BOUND_SLACK * (largest * np.sqrt(X.shape[1]) + 1.0)
 
 
 def _pick_method(algorithm):
-    # Measured (bench/RESULTS.md): from k-means++ starts Hamerly's bounds with the sorted
-    # scan beat Elkan's N*K bounds at D = 3 and D = 16 alike (0.20 s vs 0.91 s at N = 200k,
-    # D = 16, K = 64): updating K bounds per point costs more than the distances it saves.
-    return "hamerly" if algorithm == "auto" else algorithm
+    # "auto" chooses its pass per iteration (_PassChooser). Elkan's N*K bounds are not among
+    # the choices: from k-means++ starts Hamerly's bounds beat them at D = 3 and D = 16
+    # alike (0.20 s vs 0.91 s at N = 200k, D = 16, K = 64).
+    return algorithm
+
+
+#: From this K on, "auto" also weighs Hamerly's sorted scan (kernels.bounded_pass), which
+#: visits only the centres near a point: below it the vectorised scan of all K won
+#: wherever it was tried (bench/RESULTS.md, kmeans and hard sections).
+_SORTED_MIN_CLUSTERS = 128
+
+
+class _PassChooser:
+    """Which pass "auto" runs each iteration: the one that took the least time when last
+    run in this fit. Each kind is tried once; a kind not chosen is tried again after
+    ``patience`` iterations, which doubles each time it loses and resets when it wins, so
+    a kind that became cheaper (bounds prune more as the centres settle) is found again.
+
+    Kinds: "scan" (``scan.scan_pass``, every distance, vectorised), "vector" (bounds, the
+    rest rescanned vectorised: ``scan.bounded_scan_pass``), "sorted" (bounds, rescans of
+    the nearby centres in order: ``kernels.bounded_pass``). All three give the same labels
+    and update the sums from the points that changed label in the same order, so the
+    choice changes only the time, never a bit of the result.
+    """
+
+    def __init__(self, kinds):
+        self.kinds = kinds
+        self.seconds = {}
+        self.idle = dict.fromkeys(kinds, 0)
+        self.patience = dict.fromkeys(kinds, 1)
+        self.log = []
+
+    def pick(self):
+        for kind in self.kinds:
+            if kind not in self.seconds:
+                return kind
+        best = min(self.kinds, key=self.seconds.__getitem__)
+        for kind in self.kinds:
+            # Not the scan: its time depends on N, K and D only, not on the centres.
+            if kind not in (best, "scan") and self.idle[kind] >= self.patience[kind]:
+                return kind
+        return best
+
+    def record(self, kind, seconds, skipped):
+        others = [t for k, t in self.seconds.items() if k != kind]
+        if others and seconds > min(others):
+            self.patience[kind] *= 2
+        else:
+            self.patience[kind] = 1
+        self.seconds[kind] = seconds
+        for k in self.kinds:
+            self.idle[k] = 0 if k == kind else self.idle[k] + 1
+        self.log.append((kind, seconds, skipped))
+
+
+def _auto_pass(chooser, kind, X, w, centers, labels, upper, seconds, lower, moved, margin,
+               order, deltas=True):
+    """One assignment of "auto"'s kind ``kind``; returns ``(sums, weights, members,
+    changed, order)``, changes of them from the points that changed label unless
+    ``deltas`` is False (only the scan counts every point), and logs its time and the
+    share of distances it skipped."""
+    n, n_clusters = len(X), len(centers)
+    t = time.perf_counter()
+    if kind == "scan":
+        sums, weights, members, changed = scan.scan_pass(X, w, centers, labels, upper, seconds,
+                                                         lower, moved, deltas)
+        computed = n * n_clusters
+    elif kind == "vector":
+        half_sep = kernels.separations(centers)[1]
+        sums, weights, members, changed, computed = scan.bounded_scan_pass(
+            X, w, centers, half_sep, labels, upper, seconds, lower, moved, margin)
+    else:
+        sdist, order, half_sep = kernels.center_geometry(centers, order)
+        sums, weights, members, changed = kernels.bounded_pass(
+            X, w, centers, sdist, order, half_sep, labels, upper, seconds, lower, moved,
+            margin, 2)
+        computed = None
+    chooser.record(kind, time.perf_counter() - t,
+                   None if computed is None else 1.0 - computed / (n * n_clusters))
+    return sums, weights, members, changed, order
 
 
 def first_assignment(X, w, centers, guess, margin, labels, upper, seconds, lower):
@@ -121,7 +200,7 @@ def first_assignment(X, w, centers, guess, margin, labels, upper, seconds, lower
 
 
 def lloyd(X, w, centers, *, max_iter, tol, method="hamerly", guess=None, margin=None,
-          relax=1.0, verbose=False):
+          relax=1.0, verbose=False, log=None):
     """Run exact Lloyd from ``centers`` until labels stop changing, the squared centre shift
     falls to ``tol`` (absolute), or ``max_iter`` iterations.
 
@@ -140,6 +219,12 @@ def lloyd(X, w, centers, *, max_iter, tol, method="hamerly", guess=None, margin=
 
     ``verbose`` prints each iteration's inertia (of the labels and the centres they were
     assigned to) as scikit-learn does.
+
+    ``method``: "lloyd" (every distance, scalar), "hamerly", "elkan" (see ``KMeans``), or
+    "auto", which picks each iteration's pass by the times measured in this run
+    (``_PassChooser``); "auto" appends ``(kind, seconds, share of distances skipped)`` of
+    each pass to ``log`` when given (the share is None for the sorted scan, which does not
+    count them).
 
     Returns ``(centers, labels, inertia, n_iter)``; as in scikit-learn, the labels returned
     are those of the returned centres, and ``n_iter`` counts the centre updates.
@@ -167,15 +252,37 @@ def lloyd(X, w, centers, *, max_iter, tol, method="hamerly", guess=None, margin=
     # Hamerly's pass keeps the sums up to date from the points that changed label, once they
     # have been counted in full; after an empty cluster is re-seeded they are counted again.
     full = True
+    chooser = None
+    if method == "auto":
+        chooser = _PassChooser(("scan", "vector") if n_clusters < _SORTED_MIN_CLUSTERS
+                               else ("scan", "vector", "sorted"))
+    guided = guess is not None and n_clusters >= _GUIDED_MIN_CLUSTERS
     for it in range(max_iter):
-        if it == 0 and method != "lloyd":
-            if method == "hamerly":
+        if it == 0 and method == "auto" and not guided:
+            sums, weights, members, _, order = _auto_pass(chooser, "scan", X, w, centers, labels,
+                                                          upper, seconds, lower, moved, margin,
+                                                          order, deltas=False)
+            changed = n
+        elif it == 0 and method != "lloyd":
+            if method in ("hamerly", "auto"):
                 sums, weights, order = first_assignment(X, w, centers, guess, margin, labels,
                                                         upper, seconds, lower)
             else:
                 sums, weights = kernels.elkan_first_pass(X, w, centers, labels, upper, lower)
             members = np.bincount(labels, weights=w > 0, minlength=n_clusters).astype(np.int64)
             changed = n
+        elif method == "auto":
+            # After an empty cluster was re-seeded, the bounds are redone and the sums
+            # counted again by a full scan.
+            d_sums, d_weights, d_members, changed, order = _auto_pass(
+                chooser, "scan" if full else chooser.pick(), X, w, centers, labels, upper,
+                seconds, lower, moved, margin, order, deltas=not full)
+            if full:
+                sums, weights, members = d_sums, d_weights, d_members
+            else:
+                sums += d_sums
+                weights += d_weights
+                members += d_members
         elif method == "hamerly":
             sdist, order, half_sep = kernels.center_geometry(centers, order)
             d_sums, d_weights, d_members, changed = kernels.bounded_pass(
@@ -217,7 +324,10 @@ def lloyd(X, w, centers, *, max_iter, tol, method="hamerly", guess=None, margin=
         if float((shift ** 2).sum()) <= tol:
             break
     if not strict:
-        if method == "hamerly":
+        if method == "auto":
+            _auto_pass(chooser, chooser.pick(), X, w, centers, labels, upper, seconds, lower,
+                       moved, margin, order)
+        elif method == "hamerly":
             kernels.bounded_pass(X, w, centers, *kernels.center_geometry(centers, order), labels,
                                  upper, seconds, lower, moved, margin, 0)
         elif method == "elkan":
@@ -225,6 +335,8 @@ def lloyd(X, w, centers, *, max_iter, tol, method="hamerly", guess=None, margin=
                                lower, shift, margin, False)
         else:
             kernels.assign(X, centers, labels, dist2)
+    if log is not None and chooser is not None:
+        log.extend(chooser.log)
     return centers, labels, kernels.inertia(X, w, centers, labels), it + 1
 
 

@@ -51,6 +51,10 @@ _MIN_CELLS_PER_CLUSTER = 64
 # lower (MSE -0.1% on average). 1.5, 1.7 and 2.2 did about as well; steps that grow while
 # the direction holds (up to 4x or 8x) cost more in bounds than they saved in iterations.
 _RELAX = 1.9
+# Colours run Hamerly's bounds with sorted rescans, not KMeans's per-iteration choice: on the
+# distinct colours of photos, from breathing's settled starts, its bounds prune nearly
+# everything, and the CLI then compiles no more kernels than it did.
+_ALGORITHM = "hamerly"
 #: Spaces k-means can cluster in.
 SPACES = ("rgb", "oklab")
 
@@ -188,7 +192,7 @@ def _fit_seeded(data, weights, colors, n_colors, init, n_init, max_iter, tol, se
         rng = np.random.default_rng(seed)
         points, point_weights, cell = _seeding_points(colors, data, weights, n_colors)
         best = KMeans(n_colors, init=init, n_init=n_init,
-                      max_iter=min(max_iter, _COARSE_RANK_ITER), tol=tol,
+                      max_iter=min(max_iter, _COARSE_RANK_ITER), tol=tol, algorithm=_ALGORITHM,
                       random_state=rng).fit(points, sample_weight=point_weights)
         start = breathing.breathe(points, point_weights, best._centers64,
                                   m=max(2, n_colors // 64),
@@ -199,7 +203,8 @@ def _fit_seeded(data, weights, colors, n_colors, init, n_init, max_iter, tol, se
         # for the first pass on 150k colours this way, 31 ms by brute force; see
         # fastkm.kmeans._GUIDED_MIN_CLUSTERS).
         guess = start.labels if cell is None else start.labels[cell]
-        return KMeans(n_colors, init=start.centers, max_iter=max_iter, tol=tol)._fit(
+        return KMeans(n_colors, init=start.centers, max_iter=max_iter, tol=tol,
+                      algorithm=_ALGORITHM)._fit(
             data, weights, guess, _RELAX)
 
 
@@ -262,8 +267,8 @@ def _fit_palette(colors, counts, n_colors, n_channels, space, init, n_init, max_
                                  f"({n_colors}, {n_channels}), got {start.shape}")
             if space == "oklab":
                 start = oklab.to_points(start)
-            km = KMeans(n_colors, init=start, max_iter=max_iter, tol=tol) \
-                .fit(data, sample_weight=weights)
+            km = KMeans(n_colors, init=start, max_iter=max_iter, tol=tol,
+                        algorithm=_ALGORITHM).fit(data, sample_weight=weights)
         centers = km._centers64
         n_iter = km.n_iter_
         if space == "rgb":

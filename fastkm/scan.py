@@ -1,0 +1,265 @@
+"""Vectorised k-means passes: every point against every centre, points in SIMD lanes.
+
+:mod:`fastkm.kernels` scans centres one point at a time, in scalar code that skips what the
+bounds rule out. Where the bounds prune little (overlapping clusters, a random start, the
+first iterations) that scalar loop is the cost. Here a block of ``BLOCK`` points is copied
+into a (D, BLOCK) buffer and each centre is compared with the whole block in one loop over
+the points, which LLVM vectorises: distances, and the three nearest centres so far, sit in
+vector lanes, one point per lane.
+
+Same conventions as :mod:`fastkm.kernels`: squared distances summed over the coordinates in
+order in float64 (the same bits as ``kernels._sqdist``), ties to the lowest centre index,
+per-chunk partial sums added in chunk order, so the labels and sums equal those of
+``kernels.first_pass`` and ``kernels.bounded_pass`` (``sums_mode`` 1) to the last bit.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+from .jit import prange_only
+from .kernels import CHUNK, _int_zeros, _keyed, _reduce, _reduce_counts, _total, _width, _zeros
+
+#: Points per vectorised block; divides ``CHUNK``. 256 points of D = 16 are 32 KiB, the
+#: size of L1.
+BLOCK = 256
+
+
+@njit(cache=True, inline="always")
+def _take(v, j, fk, b1, b2, b3, k1, k2):
+    """Lane ``j`` sees centre ``fk`` (its index as a float, so every lane is 64 bits wide)
+    at squared distance ``v``: keep the three smallest distances and the two nearest
+    centres. Selects, no branches; ties keep the lower index first."""
+    o1 = b1[j]
+    o2 = b2[j]
+    q1 = v < o1
+    k2[j] = k1[j] if q1 else (fk if v < o2 else k2[j])
+    k1[j] = fk if q1 else k1[j]
+    b3[j] = min(b3[j], max(o2, v))
+    b2[j] = min(o2, max(o1, v))
+    b1[j] = min(o1, v)
+
+
+@njit(cache=True, inline="always")
+def _nearest3(xt, m, centers, dist, b1, b2, b3, k1, k2, key):
+    """For the ``m`` points in the columns of ``xt`` (D, BLOCK): the squared distances to
+    their three nearest centres (``b1 <= b2 <= b3``, inf where K is smaller) and the two
+    nearest (``k1``, ``k2``, as floats; ``k2`` is ``k1`` when K = 1)."""
+    for j in range(m):
+        b1[j] = np.inf
+        b2[j] = np.inf
+        b3[j] = np.inf
+        k1[j] = 0.0
+        k2[j] = 0.0
+    for k in range(centers.shape[0]):
+        fk = np.float64(k)
+        if len(key) == 3:
+            # Colours: the centre in registers and each distance in one expression (named
+            # scalars, as LLVM will not hoist loads it cannot prove unaliased).
+            c0 = centers[k, 0]
+            c1 = centers[k, 1]
+            c2 = centers[k, 2]
+            for j in range(m):
+                t = xt[0, j] - c0
+                v = t * t
+                t = xt[1, j] - c1
+                v += t * t
+                t = xt[2, j] - c2
+                v += t * t
+                _take(v, j, fk, b1, b2, b3, k1, k2)
+        else:
+            for j in range(m):
+                dist[j] = 0.0
+            for d in range(xt.shape[0]):
+                cd = centers[k, d]
+                for j in range(m):
+                    t = xt[d, j] - cd
+                    dist[j] += t * t
+            for j in range(m):
+                _take(dist[j], j, fk, b1, b2, b3, k1, k2)
+
+
+@njit(cache=True, inline="always")
+def _record(i, j, b1, b2, b3, k1, k2, labels, upper, seconds, lower, moved):
+    """Point ``i``'s (lane ``j``'s) label and the bounds ``kernels.bounded_pass`` keeps,
+    net of the centres' moves so far (``moved``)."""
+    a = np.int64(k1[j])
+    b = np.int64(k2[j])
+    labels[i] = a
+    upper[i] = np.sqrt(b1[j]) - moved[a]
+    seconds[i] = b
+    lower[i, 0] = np.sqrt(b2[j]) + moved[b]
+    lower[i, 1] = np.sqrt(b3[j]) + moved[moved.shape[0] - 1]
+    return a
+
+
+@_keyed
+@njit(parallel=prange_only(), cache=True)
+def scan_pass(X, w, centers, labels, upper, seconds, lower, moved, deltas, key):
+    """Exact assignment of every point by a vectorised scan of all centres.
+
+    Sets ``labels`` and the bounds of ``kernels.first_pass`` (``upper``, ``seconds``,
+    ``lower``) net of ``moved`` (see ``kernels.bounded_pass``), so a bounded pass can follow.
+    Returns ``(sums, weights, members, n_changed)``: for the new labels as ``bounded_pass``
+    with ``sums_mode`` 1, or with ``deltas`` only their changes from the points that changed
+    label (``sums_mode`` 2), the same bits as ``bounded_pass`` gives them.
+    """
+    n = X.shape[0]
+    n_dims = _width(X, key)
+    n_clusters = centers.shape[0]
+    n_chunks = (n + CHUNK - 1) // CHUNK
+    part_s = _zeros((n_chunks, n_clusters, n_dims))
+    part_w = _zeros((n_chunks, n_clusters))
+    part_m = _int_zeros((n_chunks, n_clusters))
+    changed = _int_zeros(n_chunks)
+    for c in prange(n_chunks):
+        width = _width(X, key)  # see kernels.accumulate
+        xt = np.empty((width, BLOCK))
+        dist = np.empty(BLOCK)
+        b1 = np.empty(BLOCK)
+        b2 = np.empty(BLOCK)
+        b3 = np.empty(BLOCK)
+        k1 = np.empty(BLOCK)
+        k2 = np.empty(BLOCK)
+        n_changed = 0
+        end = min(n, (c + 1) * CHUNK)
+        for s0 in range(c * CHUNK, end, BLOCK):
+            m = min(BLOCK, end - s0)
+            for j in range(m):
+                for d in range(width):
+                    xt[d, j] = X[s0 + j, d]
+            _nearest3(xt, m, centers, dist, b1, b2, b3, k1, k2, key)
+            for j in range(m):
+                i = s0 + j
+                old = labels[i]
+                a = _record(i, j, b1, b2, b3, k1, k2, labels, upper, seconds, lower, moved)
+                if a != old:
+                    n_changed += 1
+                    if deltas:
+                        _move(X, w, i, c, old, a, part_s, part_w, part_m, key)
+                if not deltas:
+                    wi = w[i]
+                    part_w[c, a] += wi
+                    if wi > 0:
+                        part_m[c, a] += 1
+                    for d in range(width):
+                        part_s[c, a, d] += wi * xt[d, j]
+        changed[c] = n_changed
+    sums, weights = _reduce(part_s, part_w, n_clusters, n_dims)
+    return sums, weights, _reduce_counts(part_m, n_clusters), _total(changed)
+
+
+@njit(cache=True, inline="always")
+def _move(X, w, i, c, old, new, part_s, part_w, part_m, key):
+    """Point ``i`` leaves cluster ``old`` for ``new``: chunk ``c``'s sums change by it, as in
+    ``kernels.bounded_pass`` with ``sums_mode`` 2."""
+    wi = w[i]
+    part_w[c, old] -= wi
+    part_w[c, new] += wi
+    if wi > 0:
+        part_m[c, old] -= 1
+        part_m[c, new] += 1
+    for d in range(_width(X, key)):
+        x = wi * np.float64(X[i, d])
+        part_s[c, old, d] -= x
+        part_s[c, new, d] += x
+
+
+#: Up to this many dimensions a bounded pass computes each point's distance to its own
+#: centre instead of testing the upper bound first (``kernels.TIGHT_MAX_DIMS``).
+TIGHT_MAX_DIMS = 4
+
+
+@_keyed
+@njit(parallel=prange_only(), cache=True)
+def bounded_scan_pass(X, w, centers, half_sep, labels, upper, seconds, lower, moved, margin,
+                      key):
+    """``kernels.bounded_pass`` (``sums_mode`` 2) with the rescans vectorised.
+
+    The same bound test decides which points keep their label; those whose bounds fail are
+    gathered, a block at a time, and scanned against every centre by the vectorised scan of
+    :func:`scan_pass` instead of one at a time. Returns ``(sums, weights, members,
+    n_changed, n_distances)``: the changes of the sums from the points that changed label,
+    the same bits as ``bounded_pass`` gives them, and the number of distinct point-centre
+    distances computed.
+    """
+    n = X.shape[0]
+    n_dims = _width(X, key)
+    n_clusters = centers.shape[0]
+    moved_rest = moved[n_clusters]
+    n_chunks = (n + CHUNK - 1) // CHUNK
+    part_s = _zeros((n_chunks, n_clusters, n_dims))
+    part_w = _zeros((n_chunks, n_clusters))
+    part_m = _int_zeros((n_chunks, n_clusters))
+    changed = _int_zeros(n_chunks)
+    scanned = _int_zeros(n_chunks)
+    for c in prange(n_chunks):
+        width = _width(X, key)  # see kernels.accumulate
+        xt = np.empty((width, BLOCK))
+        dist = np.empty(BLOCK)
+        b1 = np.empty(BLOCK)
+        b2 = np.empty(BLOCK)
+        b3 = np.empty(BLOCK)
+        k1 = np.empty(BLOCK)
+        k2 = np.empty(BLOCK)
+        fail = np.empty(BLOCK, dtype=np.int64)
+        n_changed = 0
+        n_scanned = 0
+        end = min(n, (c + 1) * CHUNK)
+        for s0 in range(c * CHUNK, end, BLOCK):
+            m = min(BLOCK, end - s0)
+            nf = 0
+            if width <= TIGHT_MAX_DIMS:
+                # Every point's distance to its own centre, then the points that failed the
+                # test listed, both without a branch: the test's outcome is a coin toss the
+                # branch predictor loses.
+                for j in range(m):
+                    i = s0 + j
+                    a = labels[i]
+                    lo = min(lower[i, 0] - moved[seconds[i]], lower[i, 1] - moved_rest)
+                    t = max(half_sep[a], lo) - margin
+                    d2a = 0.0
+                    for d in range(width):
+                        u = np.float64(X[i, d]) - centers[a, d]
+                        d2a += u * u
+                    dist[j] = 1.0 if t > 0.0 and d2a < t * t else 0.0
+                for j in range(m):
+                    fail[nf] = s0 + j
+                    nf += dist[j] == 0.0
+                n_scanned += m
+            else:
+                for i in range(s0, s0 + m):
+                    a = labels[i]
+                    lo = min(lower[i, 0] - moved[seconds[i]], lower[i, 1] - moved_rest)
+                    t = max(half_sep[a], lo) - margin
+                    if upper[i] + moved[a] < t:
+                        continue
+                    n_scanned += 1
+                    d2a = 0.0
+                    for d in range(width):
+                        u = np.float64(X[i, d]) - centers[a, d]
+                        d2a += u * u
+                    if t > 0.0 and d2a < t * t:
+                        upper[i] = np.sqrt(d2a) - moved[a]
+                        continue
+                    fail[nf] = i
+                    nf += 1
+            if nf:
+                for j in range(nf):
+                    for d in range(width):
+                        xt[d, j] = X[fail[j], d]
+                _nearest3(xt, nf, centers, dist, b1, b2, b3, k1, k2, key)
+                for j in range(nf):
+                    i = fail[j]
+                    a = labels[i]
+                    b = _record(i, j, b1, b2, b3, k1, k2, labels, upper, seconds, lower, moved)
+                    if b != a:
+                        n_changed += 1
+                        _move(X, w, i, c, a, b, part_s, part_w, part_m, key)
+                n_scanned += nf * (n_clusters - 1)  # their own distance is counted
+        changed[c] = n_changed
+        scanned[c] = n_scanned
+    sums, weights = _reduce(part_s, part_w, n_clusters, n_dims)
+    return (sums, weights, _reduce_counts(part_m, n_clusters), _total(changed),
+            _total(scanned))
