@@ -115,6 +115,9 @@ def _pick_method(algorithm):
 _SORTED_MIN_CLUSTERS = 128
 
 
+_CHOOSER_MARGIN = 0.9
+
+
 class _PassChooser:
     """Which pass "auto" runs each iteration: the one that took the least time when last
     run in this fit. Each kind is tried once; a kind not chosen is tried again after
@@ -148,7 +151,10 @@ class _PassChooser:
 
     def record(self, kind, seconds, skipped):
         others = [t for k, t in self.seconds.items() if k != kind]
-        if others and seconds > min(others):
+        # A win by a margin: the bounded passes get cheaper every iteration as the centres
+        # settle, so the one timed last looks best against the others' older times, and
+        # two kinds within a few percent would otherwise take turns.
+        if others and seconds > _CHOOSER_MARGIN * min(others):
             self.patience[kind] *= 2
         else:
             self.patience[kind] = 1

@@ -203,13 +203,15 @@ def bounded_scan_pass(X, w, centers, half_sep, labels, upper, seconds, lower, mo
         b3 = np.empty(BLOCK)
         k1 = np.empty(BLOCK)
         k2 = np.empty(BLOCK)
-        fail = np.empty(BLOCK, dtype=np.int64)
+        # The chunk's failed points, in point order, rescanned a block at a time: late in a
+        # run a few per block fail, too few to fill the vector lanes of a scan.
+        fail = np.empty(CHUNK, dtype=np.int64)
         n_changed = 0
         n_scanned = 0
+        nf = 0
         end = min(n, (c + 1) * CHUNK)
         for s0 in range(c * CHUNK, end, BLOCK):
             m = min(BLOCK, end - s0)
-            nf = 0
             if width <= TIGHT_MAX_DIMS:
                 # Every point's distance to its own centre, then the points that failed the
                 # test listed, both without a branch: the test's outcome is a coin toss the
@@ -245,19 +247,20 @@ def bounded_scan_pass(X, w, centers, half_sep, labels, upper, seconds, lower, mo
                         continue
                     fail[nf] = i
                     nf += 1
-            if nf:
-                for j in range(nf):
-                    for d in range(width):
-                        xt[d, j] = X[fail[j], d]
-                _nearest3(xt, nf, centers, dist, b1, b2, b3, k1, k2, key)
-                for j in range(nf):
-                    i = fail[j]
-                    a = labels[i]
-                    b = _record(i, j, b1, b2, b3, k1, k2, labels, upper, seconds, lower, moved)
-                    if b != a:
-                        n_changed += 1
-                        _move(X, w, i, c, a, b, part_s, part_w, part_m, key)
-                n_scanned += nf * (n_clusters - 1)  # their own distance is counted
+        for f0 in range(0, nf, BLOCK):
+            m = min(BLOCK, nf - f0)
+            for j in range(m):
+                for d in range(width):
+                    xt[d, j] = X[fail[f0 + j], d]
+            _nearest3(xt, m, centers, dist, b1, b2, b3, k1, k2, key)
+            for j in range(m):
+                i = fail[f0 + j]
+                a = labels[i]
+                b = _record(i, j, b1, b2, b3, k1, k2, labels, upper, seconds, lower, moved)
+                if b != a:
+                    n_changed += 1
+                    _move(X, w, i, c, a, b, part_s, part_w, part_m, key)
+        n_scanned += nf * (n_clusters - 1)  # their own distance is counted
         changed[c] = n_changed
         scanned[c] = n_scanned
     sums, weights = _reduce(part_s, part_w, n_clusters, n_dims)
