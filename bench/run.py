@@ -7,7 +7,7 @@
 
 Sections: kmeans (bench_kmeans.py), quantize (bench_quantize.py), codec (bench_codec.py),
 perceptual (bench_perceptual.py), startup (bench_startup.py), png (bench_png.py),
-sparse (bench_sparse.py), batch (bench_batch.py), dask (bench_dask.py).
+sparse (bench_sparse.py), batch (bench_batch.py), dask (bench_dask.py), hard (bench_hard.py).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from common import machine  # noqa: E402
 SECTIONS = {"kmeans": "bench_kmeans", "quantize": "bench_quantize", "codec": "bench_codec",
             "perceptual": "bench_perceptual", "startup": "bench_startup",
             "png": "bench_png", "sparse": "bench_sparse",
-            "batch": "bench_batch", "dask": "bench_dask"}
+            "batch": "bench_batch", "dask": "bench_dask", "hard": "bench_hard"}
 
 
 MARK = "<!-- section: {} {} -->"

@@ -409,10 +409,15 @@ class KMeans(EstimatorProtocol):
         "lloyd" computes every distance each iteration; "hamerly" (two lower bounds per
         point, on its second-nearest centre and on the rest, and a scan of centres sorted
         by distance) and "elkan" (one bound per point and centre)
-        skip the distances that cannot change a label. All give the same labels; Hamerly
-        updates the cluster sums from the points that change label, so its centres may
-        differ from the others' in the last bits. "auto" is Hamerly, the fastest in our
-        benchmarks; Elkan also needs N*K*8 bytes. Sparse input always runs exact Lloyd.
+        skip the distances that cannot change a label. "auto" picks each iteration's pass
+        by the time each kind took when last run in the same fit: a vectorised scan of
+        every centre (``fastkm.scan``, best where bounds prune little: overlapping
+        clusters, a random start, the first iterations) or Hamerly's bounds with the
+        points they cannot settle rescanned vectorised or (K >= 128) in sorted order; its
+        result is Hamerly's to the bit, whichever passes ran. All give the same labels;
+        Hamerly and "auto" update the cluster sums from the points that change label, so
+        their centres may differ from the others' in the last bits. Elkan also needs
+        N*K*8 bytes. Sparse input always runs exact Lloyd.
     """
 
     def __init__(self, n_clusters=8, *, init="k-means++", n_init="auto", max_iter=300,
