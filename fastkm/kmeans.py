@@ -331,8 +331,9 @@ def lloyd(X, w, centers, *, max_iter, tol, method="hamerly", guess=None, margin=
             break
     if not strict:
         if method == "auto":
-            _auto_pass(chooser, chooser.pick(), X, w, centers, labels, upper, seconds, lower,
-                       moved, margin, order)
+            # A re-seeded cluster leaves bounds that no longer hold: then a full scan.
+            _auto_pass(chooser, "scan" if full else chooser.pick(), X, w, centers, labels,
+                       upper, seconds, lower, moved, margin, order, deltas=not full)
         elif method == "hamerly":
             kernels.bounded_pass(X, w, centers, *kernels.center_geometry(centers, order), labels,
                                  upper, seconds, lower, moved, margin, 0)
