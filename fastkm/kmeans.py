@@ -94,11 +94,16 @@ def _weighted_mean_variance(X, w):
     return float(kernels.inertia(X, w, mean, everyone) / (weights[0] * X.shape[1]))
 
 
-def _bound_margin(X):
+def _largest(X):
+    """The largest magnitude of a coordinate of ``X``. Not np.abs(X).max(), which writes an
+    (N, D) copy first (1M x 16: 38 ms against 18)."""
+    return max(-float(X.min()), float(X.max())) if X.size else 0.0
+
+
+def _bound_margin(X, largest=None):
     """Absolute slack for triangle-inequality tests on distances between rows of ``X`` and
     centres: ``_BOUND_SLACK`` relative to the largest coordinate norm."""
-    # Not np.abs(X).max(), which writes an (N, D) copy first (1M x 16: 38 ms against 18).
-    largest = max(-float(X.min()), float(X.max())) if X.size else 0.0
+    largest = _largest(X) if largest is None else largest
     return _BOUND_SLACK * (largest * np.sqrt(X.shape[1]) + 1.0)
 
 
@@ -165,21 +170,22 @@ class _PassChooser:
 
 
 def _auto_pass(chooser, kind, X, w, centers, labels, upper, seconds, lower, moved, margin,
-               order, deltas=True):
+               largest, order, deltas=True):
     """One assignment of "auto"'s kind ``kind``; returns ``(sums, weights, members,
     changed, order)``, changes of them from the points that changed label unless
     ``deltas`` is False (only the scan counts every point), and logs its time and the
     share of distances it skipped."""
     n, n_clusters = len(X), len(centers)
     t = time.perf_counter()
+    err = scan.float32_error(largest, centers) if kind != "sorted" else None
     if kind == "scan":
         sums, weights, members, changed = scan.scan_pass(X, w, centers, labels, upper, seconds,
-                                                         lower, moved, deltas)
+                                                         lower, moved, deltas, *err)
         computed = n * n_clusters
     elif kind == "vector":
         half_sep = kernels.separations(centers)[1]
         sums, weights, members, changed, computed = scan.bounded_scan_pass(
-            X, w, centers, half_sep, labels, upper, seconds, lower, moved, margin)
+            X, w, centers, half_sep, labels, upper, seconds, lower, moved, margin, *err)
     else:
         sdist, order, half_sep = kernels.center_geometry(centers, order)
         sums, weights, members, changed = kernels.bounded_pass(
@@ -250,8 +256,9 @@ def lloyd(X, w, centers, *, max_iter, tol, method="hamerly", guess=None, margin=
     dist2 = np.empty(n)
     shift = np.zeros(n_clusters)
     moved = np.zeros(n_clusters + 1)  # see kernels.bounded_pass
+    largest = _largest(X) if method == "auto" or margin is None else None
     if margin is None:
-        margin = _bound_margin(X)
+        margin = _bound_margin(X, largest)
     strict = False
     last = np.zeros((n_clusters, X.shape[1]) if relax != 1.0 else (0, 0))
     order = None  # the centres' scan order, re-sorted each iteration
@@ -267,7 +274,7 @@ def lloyd(X, w, centers, *, max_iter, tol, method="hamerly", guess=None, margin=
         if it == 0 and method == "auto" and not guided:
             sums, weights, members, _, order = _auto_pass(chooser, "scan", X, w, centers, labels,
                                                           upper, seconds, lower, moved, margin,
-                                                          order, deltas=False)
+                                                          largest, order, deltas=False)
             changed = n
         elif it == 0 and method != "lloyd":
             if method in ("hamerly", "auto"):
@@ -282,7 +289,7 @@ def lloyd(X, w, centers, *, max_iter, tol, method="hamerly", guess=None, margin=
             # counted again by a full scan.
             d_sums, d_weights, d_members, changed, order = _auto_pass(
                 chooser, "scan" if full else chooser.pick(), X, w, centers, labels, upper,
-                seconds, lower, moved, margin, order, deltas=not full)
+                seconds, lower, moved, margin, largest, order, deltas=not full)
             if full:
                 sums, weights, members = d_sums, d_weights, d_members
             else:
@@ -333,7 +340,7 @@ def lloyd(X, w, centers, *, max_iter, tol, method="hamerly", guess=None, margin=
         if method == "auto":
             # A re-seeded cluster leaves bounds that no longer hold: then a full scan.
             _auto_pass(chooser, "scan" if full else chooser.pick(), X, w, centers, labels,
-                       upper, seconds, lower, moved, margin, order, deltas=not full)
+                       upper, seconds, lower, moved, margin, largest, order, deltas=not full)
         elif method == "hamerly":
             kernels.bounded_pass(X, w, centers, *kernels.center_geometry(centers, order), labels,
                                  upper, seconds, lower, moved, margin, 0)

@@ -19,7 +19,7 @@ import numpy as np
 from numba import njit, prange
 
 from .jit import prange_only
-from .kernels import CHUNK, _int_zeros, _keyed, _reduce, _reduce_counts, _total, _width, _zeros
+from .kernels import CHUNK, _int_zeros, _keyed, _reduce, _reduce_counts, _sqdist, _total, _width, _zeros
 
 #: Points per vectorised block; divides ``CHUNK``. 256 points of D = 16 are 32 KiB, the
 #: size of L1.
@@ -53,7 +53,7 @@ def _nearest3(xt, m, centers, dist, b1, b2, b3, k1, k2, key):
         k1[j] = 0.0
         k2[j] = 0.0
     for k in range(centers.shape[0]):
-        fk = np.float64(k)
+        fk = np.float32(k)
         if len(key) == 3:
             # Colours: the centre in registers and each distance in one expression (named
             # scalars, as LLVM will not hoist loads it cannot prove unaliased).
@@ -81,26 +81,89 @@ def _nearest3(xt, m, centers, dist, b1, b2, b3, k1, k2, key):
 
 
 @njit(cache=True, inline="always")
-def _record(i, j, b1, b2, b3, k1, k2, labels, upper, seconds, lower, moved):
-    """Point ``i``'s (lane ``j``'s) label and the bounds ``kernels.bounded_pass`` keeps,
-    net of the centres' moves so far (``moved``)."""
-    a = np.int64(k1[j])
-    b = np.int64(k2[j])
+def _exact3(X, i, centers, key):
+    """Point ``i``'s three smallest squared distances and two nearest centres, in float64
+    as ``kernels._sqdist`` sums them (ties to the lower index, as ``_take``)."""
+    b1 = np.inf
+    b2 = np.inf
+    b3 = np.inf
+    k1 = 0
+    k2 = 0
+    for k in range(centers.shape[0]):
+        v = _sqdist(X, i, centers, k, key)
+        q1 = v < b1
+        k2 = k1 if q1 else (k if v < b2 else k2)
+        k1 = k if q1 else k1
+        b3 = min(b3, max(b2, v))
+        b2 = min(b2, max(b1, v))
+        b1 = min(b1, v)
+    return b1, b2, b3, k1, k2
+
+
+@njit(cache=True, inline="always")
+def _below(v, err_abs, err_rel):
+    """A lower bound of the exact squared distance whose float32 value is ``v``."""
+    return v if v == np.inf else max(v - err_abs - err_rel * v, 0.0)
+
+
+@njit(cache=True, inline="always")
+def _record(X, i, j, centers, b1, b2, b3, k1, k2, err_abs, err_rel, labels, upper, seconds,
+            lower, moved, key):
+    """Point ``i``'s (lane ``j``'s) exact label and the bounds ``kernels.bounded_pass``
+    keeps, net of the centres' moves so far (``moved``); returns the label.
+
+    The lane's float32 distances are within ``err_abs + err_rel * v`` of the exact ones
+    (:func:`float32_error`): when the nearest is ahead of the second by more than twice
+    that, it is the exact argmin and the bounds are widened by the error; otherwise (near
+    ties, about 0.1% of points on overlapping blobs) the point is redone in float64.
+    """
+    v1 = np.float64(b1[j])
+    v2 = np.float64(b2[j])
+    if v2 - v1 > 2.0 * err_abs + err_rel * (v1 + v2):
+        d1 = v1 + err_abs + err_rel * v1
+        d2 = _below(v2, err_abs, err_rel)
+        d3 = _below(np.float64(b3[j]), err_abs, err_rel)
+        a = np.int64(k1[j])
+        b = np.int64(k2[j])
+    else:
+        d1, d2, d3, a, b = _exact3(X, i, centers, key)
     labels[i] = a
-    upper[i] = np.sqrt(b1[j]) - moved[a]
+    upper[i] = np.sqrt(d1) - moved[a]
     seconds[i] = b
-    lower[i, 0] = np.sqrt(b2[j]) + moved[b]
-    lower[i, 1] = np.sqrt(b3[j]) + moved[moved.shape[0] - 1]
+    lower[i, 0] = np.sqrt(d2) + moved[b]
+    lower[i, 1] = np.sqrt(d3) + moved[moved.shape[0] - 1]
     return a
+
+
+def float32_error(largest, centers):
+    """``(err_abs, err_rel)``: a squared distance between a point whose coordinates are at
+    most ``largest`` in magnitude and a centre,
+    computed as :func:`_nearest3` does in float32 (both rounded to float32, differences,
+    squares and sums in float32), is within ``err_abs + err_rel * v`` of the exact one,
+    ``v`` the float32 result. With u = 2^-24 and M twice the largest coordinate: input
+    rounding moves each difference by at most 2uM, so each square by 4uM^2 and its own
+    rounding adds uM^2; the D-term sum adds (D-1)u of the total. The constants below are
+    2.4x and 2x those. Data too large for float32 gets an infinite error: every point
+    is then done in float64."""
+    u = 2.0 ** -24
+    n_dims = centers.shape[1]
+    big = 2.0 * max(largest, -float(centers.min()), float(centers.max()))
+    if not big * big * n_dims < 1e36:
+        return np.inf, 0.0
+    return 12.0 * n_dims * u * big * big + 1e-30, 2.0 * n_dims * u
 
 
 @_keyed
 @njit(parallel=prange_only(), cache=True)
-def scan_pass(X, w, centers, labels, upper, seconds, lower, moved, deltas, key):
+def scan_pass(X, w, centers, labels, upper, seconds, lower, moved, deltas, err_abs, err_rel,
+              key):
     """Exact assignment of every point by a vectorised scan of all centres.
 
     Sets ``labels`` and the bounds of ``kernels.first_pass`` (``upper``, ``seconds``,
     ``lower``) net of ``moved`` (see ``kernels.bounded_pass``), so a bounded pass can follow.
+    The scan runs in float32 lanes, twice as many as float64; ``(err_abs, err_rel)`` is
+    :func:`float32_error` of ``X`` and ``centers``, within which a point's two nearest
+    centres are compared again in float64 (:func:`_record`), so the labels are exact.
     Returns ``(sums, weights, members, n_changed)``: for the new labels as ``bounded_pass``
     with ``sums_mode`` 1, or with ``deltas`` only their changes from the points that changed
     label (``sums_mode`` 2), the same bits as ``bounded_pass`` gives them.
@@ -113,15 +176,16 @@ def scan_pass(X, w, centers, labels, upper, seconds, lower, moved, deltas, key):
     part_w = _zeros((n_chunks, n_clusters))
     part_m = _int_zeros((n_chunks, n_clusters))
     changed = _int_zeros(n_chunks)
+    c32 = centers.astype(np.float32)
     for c in prange(n_chunks):
         width = _width(X, key)  # see kernels.accumulate
-        xt = np.empty((width, BLOCK))
-        dist = np.empty(BLOCK)
-        b1 = np.empty(BLOCK)
-        b2 = np.empty(BLOCK)
-        b3 = np.empty(BLOCK)
-        k1 = np.empty(BLOCK)
-        k2 = np.empty(BLOCK)
+        xt = np.empty((width, BLOCK), dtype=np.float32)
+        dist = np.empty(BLOCK, dtype=np.float32)
+        b1 = np.empty(BLOCK, dtype=np.float32)
+        b2 = np.empty(BLOCK, dtype=np.float32)
+        b3 = np.empty(BLOCK, dtype=np.float32)
+        k1 = np.empty(BLOCK, dtype=np.float32)
+        k2 = np.empty(BLOCK, dtype=np.float32)
         n_changed = 0
         end = min(n, (c + 1) * CHUNK)
         for s0 in range(c * CHUNK, end, BLOCK):
@@ -129,11 +193,12 @@ def scan_pass(X, w, centers, labels, upper, seconds, lower, moved, deltas, key):
             for j in range(m):
                 for d in range(width):
                     xt[d, j] = X[s0 + j, d]
-            _nearest3(xt, m, centers, dist, b1, b2, b3, k1, k2, key)
+            _nearest3(xt, m, c32, dist, b1, b2, b3, k1, k2, key)
             for j in range(m):
                 i = s0 + j
                 old = labels[i]
-                a = _record(i, j, b1, b2, b3, k1, k2, labels, upper, seconds, lower, moved)
+                a = _record(X, i, j, centers, b1, b2, b3, k1, k2, err_abs, err_rel, labels,
+                            upper, seconds, lower, moved, key)
                 if a != old:
                     n_changed += 1
                     if deltas:
@@ -144,7 +209,7 @@ def scan_pass(X, w, centers, labels, upper, seconds, lower, moved, deltas, key):
                     if wi > 0:
                         part_m[c, a] += 1
                     for d in range(width):
-                        part_s[c, a, d] += wi * xt[d, j]
+                        part_s[c, a, d] += wi * np.float64(X[i, d])
         changed[c] = n_changed
     sums, weights = _reduce(part_s, part_w, n_clusters, n_dims)
     return sums, weights, _reduce_counts(part_m, n_clusters), _total(changed)
@@ -174,7 +239,7 @@ TIGHT_MAX_DIMS = 4
 @_keyed
 @njit(parallel=prange_only(), cache=True)
 def bounded_scan_pass(X, w, centers, half_sep, labels, upper, seconds, lower, moved, margin,
-                      key):
+                      err_abs, err_rel, key):
     """``kernels.bounded_pass`` (``sums_mode`` 2) with the rescans vectorised.
 
     The same bound test decides which points keep their label; those whose bounds fail are
@@ -194,15 +259,16 @@ def bounded_scan_pass(X, w, centers, half_sep, labels, upper, seconds, lower, mo
     part_m = _int_zeros((n_chunks, n_clusters))
     changed = _int_zeros(n_chunks)
     scanned = _int_zeros(n_chunks)
+    c32 = centers.astype(np.float32)
     for c in prange(n_chunks):
         width = _width(X, key)  # see kernels.accumulate
-        xt = np.empty((width, BLOCK))
-        dist = np.empty(BLOCK)
-        b1 = np.empty(BLOCK)
-        b2 = np.empty(BLOCK)
-        b3 = np.empty(BLOCK)
-        k1 = np.empty(BLOCK)
-        k2 = np.empty(BLOCK)
+        xt = np.empty((width, BLOCK), dtype=np.float32)
+        dist = np.empty(BLOCK, dtype=np.float32)
+        b1 = np.empty(BLOCK, dtype=np.float32)
+        b2 = np.empty(BLOCK, dtype=np.float32)
+        b3 = np.empty(BLOCK, dtype=np.float32)
+        k1 = np.empty(BLOCK, dtype=np.float32)
+        k2 = np.empty(BLOCK, dtype=np.float32)
         # The chunk's failed points, in point order, rescanned a block at a time: late in a
         # run a few per block fail, too few to fill the vector lanes of a scan.
         fail = np.empty(CHUNK, dtype=np.int64)
@@ -252,11 +318,12 @@ def bounded_scan_pass(X, w, centers, half_sep, labels, upper, seconds, lower, mo
             for j in range(m):
                 for d in range(width):
                     xt[d, j] = X[fail[f0 + j], d]
-            _nearest3(xt, m, centers, dist, b1, b2, b3, k1, k2, key)
+            _nearest3(xt, m, c32, dist, b1, b2, b3, k1, k2, key)
             for j in range(m):
                 i = fail[f0 + j]
                 a = labels[i]
-                b = _record(i, j, b1, b2, b3, k1, k2, labels, upper, seconds, lower, moved)
+                b = _record(X, i, j, centers, b1, b2, b3, k1, k2, err_abs, err_rel, labels,
+                            upper, seconds, lower, moved, key)
                 if b != a:
                     n_changed += 1
                     _move(X, w, i, c, a, b, part_s, part_w, part_m, key)

@@ -29,17 +29,44 @@ def ref_ranked(X, C):
     return first, second, np.hstack([ranked, pad])[:, :3]
 
 
+def err_of(X, C):
+    return scan.float32_error(kmeans._largest(X), C)
+
+
+def check_bounds(X, C, labels, upper, seconds, lower, moved, tight=None):
+    """The bounds ``kernels.bounded_pass`` relies on hold for every point: ``upper`` at least
+    the distance to its own centre, ``lower[:, 0]`` at most the distance to ``seconds`` and
+    ``lower[:, 1]`` at most the distance to every other centre, all net of ``moved``; with
+    ``tight``, each within ``tight`` of the exact value."""
+    n, k = len(X), len(C)
+    dist = np.sqrt(ref_sqdist(X, C))
+    rows = np.arange(n)
+    own = dist[rows, labels]
+    named = dist[rows, seconds]
+    rest = dist.copy()
+    rest[rows, labels] = np.inf
+    rest[rows, seconds] = np.inf
+    if k > 1:
+        assert (seconds != labels).all()
+    slack = 1e-12 * (1.0 + dist.max(initial=0.0))
+    assert (upper + moved[labels] >= own - slack).all()
+    assert (lower[:, 0] - moved[seconds] <= np.where(seconds != labels, named, np.inf) + slack).all()
+    assert (lower[:, 1] - moved[k] <= rest.min(axis=1, initial=np.inf) + slack).all()
+    if tight is not None:
+        np.testing.assert_allclose(upper + moved[labels], own, atol=tight)
+        if k > 1:
+            np.testing.assert_allclose(lower[:, 0] - moved[seconds], named, atol=tight)
+
+
 def check_scan(X, w, C, moved):
     n, k = len(X), len(C)
     labels, upper, seconds, lower = buffers(n)
     sums, weights, members, changed = scan.scan_pass(X, w, C, labels, upper, seconds, lower,
-                                                     moved, False)
+                                                     moved, False, *err_of(X, C))
     first, second, d2 = ref_ranked(X, C)
-    np.testing.assert_array_equal(labels, first)
-    np.testing.assert_array_equal(seconds, second)
-    np.testing.assert_array_equal(upper, np.sqrt(d2[:, 0]) - moved[first])
-    np.testing.assert_array_equal(lower[:, 0], np.sqrt(d2[:, 1]) + moved[second])
-    np.testing.assert_array_equal(lower[:, 1], np.sqrt(d2[:, 2]) + moved[k])
+    np.testing.assert_array_equal(labels, first)  # exact, ties to the lower index
+    check_bounds(X, C, labels, upper, seconds, lower, moved,
+                 tight=np.sqrt(4 * err_of(X, C)[0] + 1e-300) + 1e-9)
     ref_sums, ref_w = kernels.accumulate(X, w, labels, k)
     np.testing.assert_array_equal(sums, ref_sums)  # the same bits, not only close
     np.testing.assert_array_equal(weights, ref_w)
@@ -47,6 +74,40 @@ def check_scan(X, w, C, moved):
                                       for j in range(k)], rtol=1e-12, atol=1e-9)
     np.testing.assert_array_equal(members, np.bincount(labels, weights=w > 0, minlength=k))
     assert changed == np.count_nonzero(first != 0)
+
+
+def f32_sqdist(X, C):
+    """The float32 squared distances the scan computes: inputs rounded to float32, then
+    differences, squares and the sum over coordinates in order, all in float32."""
+    x, c = X.astype(np.float32), C.astype(np.float32)
+    out = np.zeros((len(x), len(c)), np.float32)
+    for d in range(x.shape[1]):
+        t = x[:, None, d] - c[None, :, d]
+        out = out + t * t
+    return out
+
+
+@settings(max_examples=200, deadline=None)
+@given(problems(max_n=100, max_k=12, max_d=20, grid=False), st.sampled_from([1e-30, 1e-6, 1.0, 1e6, 1e12]))
+def test_float32_error_bounds_the_float32_distances(p, scale):
+    X, _, C = p
+    X = np.ascontiguousarray(X * scale)
+    C = C * scale
+    err_abs, err_rel = err_of(X, C)
+    got = f32_sqdist(X, C).astype(np.float64)
+    exact = ref_sqdist(X, C)
+    assert (np.abs(got - exact) <= err_abs + err_rel * got).all()
+
+
+def test_float32_error_is_infinite_beyond_float32():
+    X = np.array([[1e30, 0.0]])
+    assert scan.float32_error(kmeans._largest(X), X.copy()) == (np.inf, 0.0)
+    labels, upper, seconds, lower = buffers(2)
+    X = np.array([[1e30, 0.0], [-1e30, 1.0]])
+    C = np.array([[1e30, 1.0], [-1e30, 0.0]])
+    scan.scan_pass(X, np.ones(2), C, labels, upper, seconds, lower, np.zeros(3), False,
+                   *err_of(X, C))
+    np.testing.assert_array_equal(labels, [0, 1])
 
 
 @settings(max_examples=200, deadline=None)
@@ -96,17 +157,19 @@ def test_scan_pass_deltas_equal_bounded_pass(d):
     C = X[:12].copy()
     labels, upper, seconds, lower = buffers(len(X))
     moved = np.zeros(13)
-    sums, weights, _, _ = scan.scan_pass(X, w, C, labels, upper, seconds, lower, moved, False)
+    sums, weights, _, _ = scan.scan_pass(X, w, C, labels, upper, seconds, lower, moved, False,
+                                         *err_of(X, C))
     new, _ = kernels.moved_centers(sums, weights, C, moved, 1.0, np.zeros((0, 0)), 0.0)
     margin = _bound_margin(X)
     sdist, order, half_sep = kernels.center_geometry(new)
     state = [a.copy() for a in (labels, upper, seconds, lower)]
-    got_scan = scan.scan_pass(X, w, new, *state, moved, True)
+    err = err_of(X, new)
+    got_scan = scan.scan_pass(X, w, new, *state, moved, True, *err)
     state_b = [a.copy() for a in (labels, upper, seconds, lower)]
     got_sorted = kernels.bounded_pass(X, w, new, sdist, order, half_sep, *state_b, moved,
                                       margin, 2)
     state_v = [a.copy() for a in (labels, upper, seconds, lower)]
-    got_vector = scan.bounded_scan_pass(X, w, new, half_sep, *state_v, moved, margin)
+    got_vector = scan.bounded_scan_pass(X, w, new, half_sep, *state_v, moved, margin, *err)
     assert got_scan[3] == got_sorted[3] == got_vector[3] > 0
     for i in range(3):
         np.testing.assert_array_equal(got_scan[i], got_sorted[i])
@@ -114,10 +177,12 @@ def test_scan_pass_deltas_equal_bounded_pass(d):
     np.testing.assert_array_equal(state[0], ref_sqdist(X, new).argmin(axis=1))
     np.testing.assert_array_equal(state_v[0], state[0])
     np.testing.assert_array_equal(state_b[0], state[0])
-    # The vectorised rescans record true bounds: a point they rescanned has the scan's.
+    # The vectorised rescans record valid bounds: a point they rescanned has the scan's.
     redone = state_v[3][:, 1] != lower[:, 1]
     assert redone.any()
     np.testing.assert_array_equal(state_v[3][redone], state[3][redone])
+    for st_ in (state, state_v):
+        check_bounds(X, new, st_[0], st_[1], st_[2], st_[3], moved)
     assert len(X) <= got_vector[4] <= len(X) * len(C)
 
 
