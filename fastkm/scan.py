@@ -153,68 +153,6 @@ def float32_error(largest, centers):
     return 12.0 * n_dims * u * big * big + 1e-30, 2.0 * n_dims * u
 
 
-@_keyed
-@njit(parallel=prange_only(), cache=True)
-def scan_pass(X, w, centers, labels, upper, seconds, lower, moved, deltas, err_abs, err_rel,
-              key):
-    """Exact assignment of every point by a vectorised scan of all centres.
-
-    Sets ``labels`` and the bounds of ``kernels.first_pass`` (``upper``, ``seconds``,
-    ``lower``) net of ``moved`` (see ``kernels.bounded_pass``), so a bounded pass can follow.
-    The scan runs in float32 lanes, twice as many as float64; ``(err_abs, err_rel)`` is
-    :func:`float32_error` of ``X`` and ``centers``, within which a point's two nearest
-    centres are compared again in float64 (:func:`_record`), so the labels are exact.
-    Returns ``(sums, weights, members, n_changed)``: for the new labels as ``bounded_pass``
-    with ``sums_mode`` 1, or with ``deltas`` only their changes from the points that changed
-    label (``sums_mode`` 2), the same bits as ``bounded_pass`` gives them.
-    """
-    n = X.shape[0]
-    n_dims = _width(X, key)
-    n_clusters = centers.shape[0]
-    n_chunks = (n + CHUNK - 1) // CHUNK
-    part_s = _zeros((n_chunks, n_clusters, n_dims))
-    part_w = _zeros((n_chunks, n_clusters))
-    part_m = _int_zeros((n_chunks, n_clusters))
-    changed = _int_zeros(n_chunks)
-    c32 = centers.astype(np.float32)
-    for c in prange(n_chunks):
-        width = _width(X, key)  # see kernels.accumulate
-        xt = np.empty((width, BLOCK), dtype=np.float32)
-        dist = np.empty(BLOCK, dtype=np.float32)
-        b1 = np.empty(BLOCK, dtype=np.float32)
-        b2 = np.empty(BLOCK, dtype=np.float32)
-        b3 = np.empty(BLOCK, dtype=np.float32)
-        k1 = np.empty(BLOCK, dtype=np.float32)
-        k2 = np.empty(BLOCK, dtype=np.float32)
-        n_changed = 0
-        end = min(n, (c + 1) * CHUNK)
-        for s0 in range(c * CHUNK, end, BLOCK):
-            m = min(BLOCK, end - s0)
-            for j in range(m):
-                for d in range(width):
-                    xt[d, j] = X[s0 + j, d]
-            _nearest3(xt, m, c32, dist, b1, b2, b3, k1, k2, key)
-            for j in range(m):
-                i = s0 + j
-                old = labels[i]
-                a = _record(X, i, j, centers, b1, b2, b3, k1, k2, err_abs, err_rel, labels,
-                            upper, seconds, lower, moved, key)
-                if a != old:
-                    n_changed += 1
-                    if deltas:
-                        _move(X, w, i, c, old, a, part_s, part_w, part_m, key)
-                if not deltas:
-                    wi = w[i]
-                    part_w[c, a] += wi
-                    if wi > 0:
-                        part_m[c, a] += 1
-                    for d in range(width):
-                        part_s[c, a, d] += wi * np.float64(X[i, d])
-        changed[c] = n_changed
-    sums, weights = _reduce(part_s, part_w, n_clusters, n_dims)
-    return sums, weights, _reduce_counts(part_m, n_clusters), _total(changed)
-
-
 @njit(cache=True, inline="always")
 def _move(X, w, i, c, old, new, part_s, part_w, part_m, key):
     """Point ``i`` leaves cluster ``old`` for ``new``: chunk ``c``'s sums change by it, as in
@@ -236,19 +174,46 @@ def _move(X, w, i, c, old, new, part_s, part_w, part_m, key):
 TIGHT_MAX_DIMS = 4
 
 
-@_keyed
-@njit(parallel=prange_only(), cache=True)
+def scan_pass(X, w, centers, labels, upper, seconds, lower, moved, deltas, err_abs, err_rel):
+    """Exact assignment of every point by a vectorised scan of all centres.
+
+    Sets ``labels`` and the bounds of ``kernels.first_pass`` (``upper``, ``seconds``,
+    ``lower``) net of ``moved`` (see ``kernels.bounded_pass``), so a bounded pass can follow.
+    The scan runs in float32 lanes, twice as many as float64; ``(err_abs, err_rel)`` is
+    :func:`float32_error` of ``X`` and ``centers``, within which a point's two nearest
+    centres are compared again in float64 (:func:`_record`), so the labels are exact.
+    Returns ``(sums, weights, members, n_changed)``: for the new labels as ``bounded_pass``
+    with ``sums_mode`` 1, or with ``deltas`` only their changes from the points that changed
+    label (``sums_mode`` 2), the same bits as ``bounded_pass`` gives them.
+    """
+    unused = np.empty(0)
+    return _vector_pass(X, w, centers, unused, labels, upper, seconds, lower, moved, 0.0,
+                        True, deltas, err_abs, err_rel)[:4]
+
+
 def bounded_scan_pass(X, w, centers, half_sep, labels, upper, seconds, lower, moved, margin,
-                      err_abs, err_rel, key):
+                      err_abs, err_rel):
     """``kernels.bounded_pass`` (``sums_mode`` 2) with the rescans vectorised.
 
     The same bound test decides which points keep their label; those whose bounds fail are
-    gathered, a block at a time, and scanned against every centre by the vectorised scan of
+    gathered, a chunk at a time, and scanned against every centre by the vectorised scan of
     :func:`scan_pass` instead of one at a time. Returns ``(sums, weights, members,
     n_changed, n_distances)``: the changes of the sums from the points that changed label,
     the same bits as ``bounded_pass`` gives them, and the number of distinct point-centre
     distances computed.
     """
+    return _vector_pass(X, w, centers, half_sep, labels, upper, seconds, lower, moved, margin,
+                        False, True, err_abs, err_rel)
+
+
+# One compiled kernel for both passes: each costs ~4 s to compile per width and dtype.
+@_keyed
+@njit(parallel=prange_only(), cache=True)
+def _vector_pass(X, w, centers, half_sep, labels, upper, seconds, lower, moved, margin,
+                 everything, deltas, err_abs, err_rel, key):
+    """:func:`scan_pass` (``everything``: every point is rescanned) or
+    :func:`bounded_scan_pass` (the points whose bounds fail); with ``deltas`` False the sums
+    of every point, in point order."""
     n = X.shape[0]
     n_dims = _width(X, key)
     n_clusters = centers.shape[0]
@@ -275,44 +240,51 @@ def bounded_scan_pass(X, w, centers, half_sep, labels, upper, seconds, lower, mo
         n_changed = 0
         n_scanned = 0
         nf = 0
+        start = c * CHUNK
         end = min(n, (c + 1) * CHUNK)
-        for s0 in range(c * CHUNK, end, BLOCK):
-            m = min(BLOCK, end - s0)
-            if width <= TIGHT_MAX_DIMS:
-                # Every point's distance to its own centre, then the points that failed the
-                # test listed, both without a branch: the test's outcome is a coin toss the
-                # branch predictor loses.
-                for j in range(m):
-                    i = s0 + j
-                    a = labels[i]
-                    lo = min(lower[i, 0] - moved[seconds[i]], lower[i, 1] - moved_rest)
-                    t = max(half_sep[a], lo) - margin
-                    d2a = 0.0
-                    for d in range(width):
-                        u = np.float64(X[i, d]) - centers[a, d]
-                        d2a += u * u
-                    dist[j] = 1.0 if t > 0.0 and d2a < t * t else 0.0
-                for j in range(m):
-                    fail[nf] = s0 + j
-                    nf += dist[j] == 0.0
-                n_scanned += m
-            else:
-                for i in range(s0, s0 + m):
-                    a = labels[i]
-                    lo = min(lower[i, 0] - moved[seconds[i]], lower[i, 1] - moved_rest)
-                    t = max(half_sep[a], lo) - margin
-                    if upper[i] + moved[a] < t:
-                        continue
-                    n_scanned += 1
-                    d2a = 0.0
-                    for d in range(width):
-                        u = np.float64(X[i, d]) - centers[a, d]
-                        d2a += u * u
-                    if t > 0.0 and d2a < t * t:
-                        upper[i] = np.sqrt(d2a) - moved[a]
-                        continue
-                    fail[nf] = i
-                    nf += 1
+        if everything:
+            for i in range(start, end):
+                fail[nf] = i
+                nf += 1
+        else:
+            for s0 in range(start, end, BLOCK):
+                m = min(BLOCK, end - s0)
+                if width <= TIGHT_MAX_DIMS:
+                    # Every point's distance to its own centre, then the points that failed
+                    # the test listed, both without a branch: the test's outcome is a coin
+                    # toss the branch predictor loses.
+                    for j in range(m):
+                        i = s0 + j
+                        a = labels[i]
+                        lo = min(lower[i, 0] - moved[seconds[i]], lower[i, 1] - moved_rest)
+                        t = max(half_sep[a], lo) - margin
+                        d2a = 0.0
+                        for d in range(width):
+                            u = np.float64(X[i, d]) - centers[a, d]
+                            d2a += u * u
+                        dist[j] = 1.0 if t > 0.0 and d2a < t * t else 0.0
+                    for j in range(m):
+                        fail[nf] = s0 + j
+                        nf += dist[j] == 0.0
+                    n_scanned += m
+                else:
+                    for i in range(s0, s0 + m):
+                        a = labels[i]
+                        lo = min(lower[i, 0] - moved[seconds[i]], lower[i, 1] - moved_rest)
+                        t = max(half_sep[a], lo) - margin
+                        if upper[i] + moved[a] < t:
+                            continue
+                        n_scanned += 1
+                        d2a = 0.0
+                        for d in range(width):
+                            u = np.float64(X[i, d]) - centers[a, d]
+                            d2a += u * u
+                        if t > 0.0 and d2a < t * t:
+                            upper[i] = np.sqrt(d2a) - moved[a]
+                            continue
+                        fail[nf] = i
+                        nf += 1
+            n_scanned -= nf  # their own distance is counted below
         for f0 in range(0, nf, BLOCK):
             m = min(BLOCK, nf - f0)
             for j in range(m):
@@ -326,8 +298,18 @@ def bounded_scan_pass(X, w, centers, half_sep, labels, upper, seconds, lower, mo
                             upper, seconds, lower, moved, key)
                 if b != a:
                     n_changed += 1
-                    _move(X, w, i, c, a, b, part_s, part_w, part_m, key)
-        n_scanned += nf * (n_clusters - 1)  # their own distance is counted
+                    if deltas:
+                        _move(X, w, i, c, a, b, part_s, part_w, part_m, key)
+        n_scanned += nf * n_clusters
+        if not deltas:
+            for i in range(start, end):
+                a = labels[i]
+                wi = w[i]
+                part_w[c, a] += wi
+                if wi > 0:
+                    part_m[c, a] += 1
+                for d in range(width):
+                    part_s[c, a, d] += wi * np.float64(X[i, d])
         changed[c] = n_changed
         scanned[c] = n_scanned
     sums, weights = _reduce(part_s, part_w, n_clusters, n_dims)
