@@ -1,9 +1,9 @@
 """``fastkm.KMeans.fit(X)`` with X a Dask array: Lloyd's iterations on the workers.
 
 X (N, D) is chunked by rows (the columns are joined into one chunk) and persisted once.
-Each iteration is one compute: every block assigns its points to the centres with
-``fastkm.kernels.assign`` and returns its per-cluster sums, weights and members
-(``kernels.accumulate``), which the client adds in block order, so the result does not
+Each iteration is one compute: every block assigns its points to the centres with the
+vectorised scan (``fastkm.scan.scan_pass``) and returns its per-cluster sums, weights and
+members, which the client adds in block order, so the result does not
 depend on which worker finished first. Only those (K, D) arrays travel: the data is never
 gathered to the client. ``labels_`` and ``predict`` are Dask arrays.
 
@@ -65,23 +65,28 @@ def _run(fn, *args):
         return fn(*args)
 
 
-def _block_stats(X, w, centers):
-    from . import kernels
+def _block_stats(X, w, centers, with_inertia):
+    from . import kernels, scan
+    from .kmeans import _largest
 
     X = np.ascontiguousarray(X, dtype=np.float64)
     w = np.ascontiguousarray(w, dtype=np.float64)
-    n_clusters = centers.shape[0]
-    labels = np.empty(X.shape[0], dtype=np.int32)
-    kernels.assign(X, centers, labels, np.empty(X.shape[0]))
-    sums, weights = kernels.accumulate(X, w, labels, n_clusters)
-    members = np.bincount(labels, weights=w > 0, minlength=n_clusters).astype(np.int64)
-    inertia = float(kernels.inertia(X, w, centers, labels))
+    n, n_clusters = X.shape[0], centers.shape[0]
+    # The vectorised scan (float32 lanes, near ties redone in float64): the same labels
+    # and sums as kernels.assign + accumulate, in one pass instead of two.
+    labels = np.empty(n, dtype=np.int32)
+    bounds = np.empty(n), np.empty(n, dtype=np.int32), np.empty((n, 2))
+    sums, weights, members, _ = scan.scan_pass(
+        X, w, centers, labels, *bounds, np.zeros(n_clusters + 1), False,
+        *scan.float32_error(_largest(X), centers))
+    inertia = float(kernels.inertia(X, w, centers, labels)) if with_inertia else 0.0
     return sums, weights, members, inertia
 
 
-def block_stats(X, w, centers):
-    """Per-cluster sums, weights, member counts and the inertia of one block."""
-    return _run(_block_stats, X, w, centers)
+def block_stats(X, w, centers, with_inertia=True):
+    """Per-cluster sums, weights, member counts and the inertia (0.0 unless
+    ``with_inertia``: the iterations do not need it) of one block."""
+    return _run(_block_stats, X, w, centers, with_inertia)
 
 
 def _block_labels(X, centers):
@@ -138,8 +143,8 @@ def fit(km, X, sample_weight=None):
     xb, wb = X.to_delayed().ravel(), w.to_delayed().ravel()
     task = dask.delayed(block_stats, pure=True)
 
-    def stats(c):
-        parts = dask.compute(*[task(x, v, c) for x, v in zip(xb, wb)])
+    def stats(c, with_inertia=False):
+        parts = dask.compute(*[task(x, v, c, with_inertia) for x, v in zip(xb, wb)])
         sums = np.zeros((n_clusters, X.shape[1]))
         weights = np.zeros(n_clusters)
         members = np.zeros(n_clusters, dtype=np.int64)
@@ -175,7 +180,7 @@ def fit(km, X, sample_weight=None):
         centers = new
         if float((shift ** 2).sum()) <= tol:
             break
-    _, _, _, inertia = stats(centers)
+    _, _, _, inertia = stats(centers, with_inertia=True)
     labels = X.map_blocks(block_labels, centers, dtype=np.int32, drop_axis=1)
     km.cluster_centers_ = centers
     km._centers64 = centers
