@@ -3,14 +3,17 @@
 :mod:`fastkm.kernels` scans centres one point at a time, in scalar code that skips what the
 bounds rule out. Where the bounds prune little (overlapping clusters, a random start, the
 first iterations) that scalar loop is the cost. Here a block of ``BLOCK`` points is copied
-into a (D, BLOCK) buffer and each centre is compared with the whole block in one loop over
-the points, which LLVM vectorises: distances, and the three nearest centres so far, sit in
-vector lanes, one point per lane.
+into a (D, BLOCK) float32 buffer and each centre is compared with the whole block in one
+loop over the points, which LLVM vectorises: distances, and the three nearest centres so
+far, sit in float32 vector lanes, one point per lane.
 
-Same conventions as :mod:`fastkm.kernels`: squared distances summed over the coordinates in
-order in float64 (the same bits as ``kernels._sqdist``), ties to the lowest centre index,
-per-chunk partial sums added in chunk order, so the labels and sums equal those of
-``kernels.first_pass`` and ``kernels.bounded_pass`` (``sums_mode`` 1) to the last bit.
+The result follows the conventions of :mod:`fastkm.kernels` exactly: a point whose two
+nearest centres are closer in float32 than the float32 error bound (:func:`float32_error`)
+is redone in float64, summed over the coordinates in order (the same bits as
+``kernels._sqdist``), so the labels are the exact argmin with ties to the lowest centre
+index; per-chunk partial sums are added in chunk order from the float64 data, so the sums
+equal those of ``kernels.bounded_pass`` to the last bit. Only the stored bounds differ:
+they are widened by the error bound, and still hold.
 """
 
 from __future__ import annotations
