@@ -8,7 +8,7 @@ import io
 import os
 from pathlib import Path
 
-from . import report
+from . import firstrun, outputs, report
 from .errors import CliError, print_error
 
 
@@ -57,6 +57,16 @@ def run(inputs: list[Path], targets: list[Path], k: int, fit: dict, *, force: bo
                    TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), console=err,
                    transient=True, disable=quiet or not err.is_terminal)
 
+    first_compile = firstrun.batch_notice(k, fit["space"], fit["dither"],
+                                          outputs.format_of(targets[0]) if targets else None)
+
+    def on_compile(name: str) -> None:
+        # Workers compile silently otherwise: a first run's first files would take half a
+        # minute without a word. Printed through the bar's console, above it.
+        line = first_compile(name)
+        if line is not None and not quiet:
+            bar.console.print(line) if bar.live.is_started else err.print(line)
+
     def on_result(result) -> None:
         nonlocal failures
         if result.error is not None:
@@ -67,14 +77,18 @@ def run(inputs: list[Path], targets: list[Path], k: int, fit: dict, *, force: bo
     client = cluster = None
     if scheduler is not None:
         client, cluster = _client(scheduler)
+    from fastkm.jit import on_compile as compiling_here
+
+    stop_listening = compiling_here(on_compile)  # files done in this process (--jobs 1)
     try:
         with bar:
             task = bar.add_task("compressing", total=len(inputs))
             results = compress_many(inputs, None, k, targets=targets, jobs=jobs,
                                     client=client, skip_existing=skip_existing,
                                     overwrite=force, measure=not quiet or csv_path is not None,
-                                    on_result=on_result, **fit)
+                                    on_result=on_result, on_compile=on_compile, **fit)
     finally:
+        stop_listening()
         if client is not None:
             client.close()
         if cluster is not None:

@@ -94,6 +94,27 @@ class CompileNotice:
 _CURRENT: CompileNotice | None = None
 
 
+def batch_notice(k: int, space: str, dither: str, output: str | None):
+    """For ``compress`` with several files in worker processes: a function to call with
+    each kernel name a worker starts compiling; it returns the notice line the first time
+    (each worker compiles every kernel it needs, so the estimate is not halved), then None."""
+    from fastkm import warmup
+
+    said = False
+
+    def on_compile(name: str) -> str | None:
+        nonlocal said
+        if said:
+            return None
+        said = True
+        plan = warmup._plan()
+        names = warmup.scenarios_for("rgb", k, space, dither, output)
+        seconds = sum(plan.KERNELS[i][3] for i in warmup.kernels_for(names))
+        return NOTICE.format(max(5, int(round(seconds / 5.0)) * 5))
+
+    return on_compile
+
+
 def expect(image, k: int, space: str, dither: str, output: str | None) -> None:
     """Tell the notice in force (if any) what comes next: quantizing ``image`` to ``k``
     colours this way, then encoding it as ``output``."""

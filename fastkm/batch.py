@@ -162,7 +162,7 @@ def default_jobs() -> int:
 
 def compress_many(inputs, out_dir, n_colors, *, fmt="fkm", targets=None, jobs=None,
                   client=None, skip_existing=False, overwrite=False, measure=False,
-                  on_result=None, retries=3, **options) -> list[FileResult]:
+                  on_result=None, on_compile=None, retries=3, **options) -> list[FileResult]:
     """Quantize each of ``inputs`` to ``n_colors`` colours and write it into ``out_dir``.
 
     ``targets`` (one output path per input) replaces ``out_dir``/``fmt`` naming.
@@ -171,7 +171,10 @@ def compress_many(inputs, out_dir, n_colors, *, fmt="fkm", targets=None, jobs=No
     or the tasks go to a Dask ``client``. ``skip_existing`` leaves inputs whose output
     exists alone (a result with ``skipped=True``); otherwise an existing output is an error
     for that file unless ``overwrite``. ``measure`` also computes each result's delta E.
-    ``on_result(result)`` is called as each file finishes, in completion order. Returns the
+    ``on_result(result)`` is called as each file finishes, in completion order;
+    ``on_compile(name)`` (here, in this process) as a worker process starts compiling a
+    kernel (a Numba cache miss: the first run on a machine), so that a program can say
+    why the first files take long. Returns the
     results in input order. Interrupting (Ctrl-C) cancels the files not started; those
     running remove their temporary files; outputs already renamed stay complete.
     """
@@ -221,7 +224,8 @@ def compress_many(inputs, out_dir, n_colors, *, fmt="fkm", targets=None, jobs=No
             # ../shared/images 15 s, 2 x 1 thread 3.9 s (OpenMP threads spin at barriers).
             workers = min(jobs, len(todo))
             large = max(1, default_jobs() // workers)
-            _run_pool(workers, todo, args, {**kwargs, "large_threads": large}, done)
+            _run_pool(workers, todo, args, {**kwargs, "large_threads": large}, done,
+                      on_compile)
     _remove_stale_temporaries(targets)
     return results
 
@@ -257,12 +261,27 @@ def _start_method() -> str:
     return "forkserver" if "forkserver" in methods else "spawn"
 
 
-def _run_pool(jobs, todo, args, kwargs, done) -> None:
+_COMPILES = None
+
+
+def _report_compiles(events) -> None:
+    """Pool worker initializer: put the name of each kernel this process starts compiling
+    on ``events``, a queue the parent reads."""
+    global _COMPILES
+    from .jit import on_compile
+
+    _COMPILES = on_compile(events.put)
+
+
+def _run_pool(jobs, todo, args, kwargs, done, on_compile=None) -> None:
     import multiprocessing
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
     context = multiprocessing.get_context(_start_method())
-    pool = ProcessPoolExecutor(jobs, mp_context=context)
+    events = context.SimpleQueue() if on_compile is not None else None
+    pool = ProcessPoolExecutor(jobs, mp_context=context,
+                               initializer=None if events is None else _report_compiles,
+                               initargs=() if events is None else (events,))
     try:
         # Keep at most two files per worker in flight: each worker reads its next file as
         # soon as it is free, and Ctrl-C has little queued work to cancel.
@@ -273,7 +292,11 @@ def _run_pool(jobs, todo, args, kwargs, done) -> None:
             while queue and len(pending) < 2 * jobs:
                 i, a = queue.pop()
                 pending[pool.submit(compress_file, *a, **kwargs)] = i
-            finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+            # While workers compile (minutes of no result), look at their news often.
+            finished, _ = wait(pending, timeout=None if events is None else 0.2,
+                               return_when=FIRST_COMPLETED)
+            while events is not None and not events.empty():
+                on_compile(events.get())
             for future in finished:
                 done(pending.pop(future), future.result())
     except BaseException:

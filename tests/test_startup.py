@@ -55,6 +55,30 @@ def test_cold_run_says_so_then_matches_the_warm_run(tmp_path, small_photo):
     assert cold.stdout.splitlines()[-1].split()[1:-1] == warm.stdout.splitlines()[-1].split()[1:-1]
 
 
+def test_cold_batch_says_so_once_though_workers_compile(tmp_path):
+    """Several files go to worker processes, which compile there: the notice comes from
+    their compile events, once; the warm run prints none."""
+    from PIL import Image
+
+    rng = np.random.default_rng(1)
+    sources = []
+    for i in range(3):
+        sources.append(tmp_path / f"in{i}.png")
+        Image.fromarray(rng.integers(0, 256, (30, 40, 3), dtype=np.uint8)).save(sources[-1])
+    out = tmp_path / "out"
+    out.mkdir()
+    env = _env(NUMBA_CACHE_DIR=str(tmp_path / "cache"))
+    args = CLI + ["compress", *map(str, sources), "-k", "8", "--out-dir", str(out),
+                  "--jobs", "2", "--force"]
+    cold = _run(args, env)
+    assert cold.returncode == 0, cold.stderr
+    assert cold.stderr.count(NOTICE_START) == 1, cold.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["in0.fkm", "in1.fkm", "in2.fkm"]
+    warm = _run(args, env)
+    assert warm.returncode == 0, warm.stderr
+    assert NOTICE_START not in warm.stderr
+
+
 def test_quiet_silences_the_notice(tmp_path):
     import fastkm
     from fastkm.palette import PaletteImage
