@@ -277,3 +277,23 @@ def test_kmeans_auto_on_float32_matches_float64_labels():
     assert got.cluster_centers_.dtype == np.float32
     np.testing.assert_array_equal(got.labels_, ref.labels_)
     assert abs(got.inertia_ - ref.inertia_) <= 1e-9 * ref.inertia_
+
+
+def test_auto_gives_the_same_bits_on_one_thread_as_on_all():
+    """Per-chunk partial sums in chunk order, whichever passes the timing picked: the fit
+    does not depend on the number of threads."""
+    import numba
+
+    rng = np.random.default_rng(6)
+    X = rng.normal(size=(60000, 3)) * 3 + rng.integers(0, 5, (60000, 1))
+    C = X[:16].copy()
+    runs = []
+    for threads in (1, numba.config.NUMBA_NUM_THREADS):
+        numba.set_num_threads(threads)
+        try:
+            runs.append(kmeans.KMeans(16, init=C, max_iter=25, tol=0).fit(X))
+        finally:
+            numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+    np.testing.assert_array_equal(runs[0].labels_, runs[1].labels_)
+    np.testing.assert_array_equal(runs[0].cluster_centers_, runs[1].cluster_centers_)
+    assert runs[0].inertia_ == runs[1].inertia_
