@@ -24,15 +24,15 @@ from numba import njit, prange
 from .jit import prange_only
 from .kernels import CHUNK, _int_zeros, _keyed, _reduce, _reduce_counts, _sqdist, _total, _width, _zeros
 
-#: Points per vectorised block; divides ``CHUNK``. 256 points of D = 16 are 32 KiB, the
-#: size of L1.
+#: Points per vectorised block; divides ``CHUNK``. 256 points of D = 16 in float32 are
+#: 16 KiB, half of L1 (128 and 512 timed the same within noise).
 BLOCK = 256
 
 
 @njit(cache=True, inline="always")
 def _take(v, j, fk, b1, b2, b3, k1, k2):
-    """Lane ``j`` sees centre ``fk`` (its index as a float, so every lane is 64 bits wide)
-    at squared distance ``v``: keep the three smallest distances and the two nearest
+    """Lane ``j`` sees centre ``fk`` (its index as a float32, so that every lane has the
+    width of the distances) at squared distance ``v``: keep the three smallest distances and the two nearest
     centres. Selects, no branches; ties keep the lower index first."""
     o1 = b1[j]
     o2 = b2[j]
