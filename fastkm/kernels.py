@@ -549,6 +549,40 @@ def first_pass_from(X, w, centers, sdist, order, guess, margin, labels, upper, s
     return _reduce(part_s, part_w, n_clusters, n_dims)
 
 
+@njit(cache=True, inline="always")
+def _threshold(i, a, lower, seconds, moved, half_sep, margin):
+    """The distance under which point ``i``'s own centre ``a`` is certain to stay its
+    nearest (see :func:`bounded_pass`), less ``margin``."""
+    rest = lower[i, 1] - moved[moved.shape[0] - 1]
+    return max(half_sep[a], min(lower[i, 0] - moved[seconds[i]], rest)) - margin
+
+
+@njit(cache=True, inline="always")
+def _count(X, w, i, c, a, part_s, part_w, part_m, key):
+    """Point ``i`` counted in cluster ``a``'s sums of chunk ``c``."""
+    wi = w[i]
+    part_w[c, a] += wi
+    if wi > 0:
+        part_m[c, a] += 1
+    for d in range(_width(X, key)):
+        part_s[c, a, d] += wi * np.float64(X[i, d])
+
+
+@njit(cache=True, inline="always")
+def _move(X, w, i, c, old, new, part_s, part_w, part_m, key):
+    """Point ``i`` leaves cluster ``old`` for ``new``: chunk ``c``'s sums change by it."""
+    wi = w[i]
+    part_w[c, old] -= wi
+    part_w[c, new] += wi
+    if wi > 0:
+        part_m[c, old] -= 1
+        part_m[c, new] += 1
+    for d in range(_width(X, key)):
+        x = wi * np.float64(X[i, d])
+        part_s[c, old, d] -= x
+        part_s[c, new, d] += x
+
+
 #: Up to this many dimensions :func:`bounded_pass` computes each point's distance to its own
 #: centre every time instead of testing an upper bound on it first (see there).
 TIGHT_MAX_DIMS = 4
@@ -604,9 +638,7 @@ def bounded_pass(X, w, centers, sdist, order, half_sep, labels, upper, seconds, 
         n_changed = 0
         for i in range(c * CHUNK, min(n, (c + 1) * CHUNK)):
             a = labels[i]
-            lo = min(lower[i, 0] - moved[seconds[i]], lower[i, 1] - moved_rest)
-            m = max(half_sep[a], lo)
-            t = m - margin
+            t = _threshold(i, a, lower, seconds, moved, half_sep, margin)
             # In few dimensions the exact distance to its own centre is computed for every
             # point: an upper bound tested first failed at random for a quarter of the
             # points, and that branch cost more than the distance (fallenleaf.jpg, K = 64,
@@ -627,16 +659,7 @@ def bounded_pass(X, w, centers, sdist, order, half_sep, labels, upper, seconds, 
                     labels[i] = best
                     n_changed += 1
                     if sums_mode == 2:
-                        wi = w[i]
-                        part_w[c, a] -= wi
-                        part_w[c, best] += wi
-                        if wi > 0:
-                            part_m[c, a] -= 1
-                            part_m[c, best] += 1
-                        for d in range(width):
-                            x = wi * np.float64(X[i, d])
-                            part_s[c, a, d] -= x
-                            part_s[c, best, d] += x
+                        _move(X, w, i, c, a, best, part_s, part_w, part_m, key)
                     a = best
                 seconds[i] = second
                 lower[i, 0] = np.sqrt(second2) + moved[second]
@@ -644,12 +667,7 @@ def bounded_pass(X, w, centers, sdist, order, half_sep, labels, upper, seconds, 
                 if width > TIGHT_MAX_DIMS:
                     upper[i] = np.sqrt(best_d2) - moved[a]
             if sums_mode == 1:
-                wi = w[i]
-                part_w[c, a] += wi
-                if wi > 0:
-                    part_m[c, a] += 1
-                for d in range(width):
-                    part_s[c, a, d] += wi * np.float64(X[i, d])
+                _count(X, w, i, c, a, part_s, part_w, part_m, key)
         changed[c] = n_changed
     sums, weights = _reduce(part_s, part_w, n_clusters, n_dims)
     return sums, weights, _reduce_counts(part_m, n_clusters), _total(changed)
@@ -660,7 +678,7 @@ def elkan_first_pass(X, w, centers, labels, upper, lower):
     """Brute-force assignment that records Elkan's bounds: ``lower[i, k]`` = distance from
     point ``i`` to centre ``k`` and ``upper[i]`` = distance to its own. Returns
     ``(sums, weights)`` as :func:`accumulate`. Elkan's bounds serve D of 8 and more
-    (``fastkm.kmeans._pick_method``), so neither Elkan kernel takes a width key."""
+    (only on request: ``KMeans(algorithm="elkan")``), so neither Elkan kernel takes a width key."""
     n, n_dims = X.shape
     n_clusters = centers.shape[0]
     n_chunks = (n + CHUNK - 1) // CHUNK

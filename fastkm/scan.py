@@ -22,7 +22,21 @@ import numpy as np
 from numba import njit, prange
 
 from .jit import prange_only
-from .kernels import CHUNK, _int_zeros, _keyed, _reduce, _reduce_counts, _sqdist, _total, _width, _zeros
+from .kernels import (
+    CHUNK,
+    TIGHT_MAX_DIMS,
+    _count,
+    _int_zeros,
+    _keyed,
+    _move,
+    _reduce,
+    _reduce_counts,
+    _sqdist,
+    _threshold,
+    _total,
+    _width,
+    _zeros,
+)
 
 #: Points per vectorised block; divides ``CHUNK``. 256 points of D = 16 in float32 are
 #: 16 KiB, half of L1 (128 and 512 timed the same within noise).
@@ -156,27 +170,6 @@ def float32_error(largest, centers):
     return 12.0 * n_dims * u * big * big + 1e-30, 2.0 * n_dims * u
 
 
-@njit(cache=True, inline="always")
-def _move(X, w, i, c, old, new, part_s, part_w, part_m, key):
-    """Point ``i`` leaves cluster ``old`` for ``new``: chunk ``c``'s sums change by it, as in
-    ``kernels.bounded_pass`` with ``sums_mode`` 2."""
-    wi = w[i]
-    part_w[c, old] -= wi
-    part_w[c, new] += wi
-    if wi > 0:
-        part_m[c, old] -= 1
-        part_m[c, new] += 1
-    for d in range(_width(X, key)):
-        x = wi * np.float64(X[i, d])
-        part_s[c, old, d] -= x
-        part_s[c, new, d] += x
-
-
-#: Up to this many dimensions a bounded pass computes each point's distance to its own
-#: centre instead of testing the upper bound first (``kernels.TIGHT_MAX_DIMS``).
-TIGHT_MAX_DIMS = 4
-
-
 def scan_pass(X, w, centers, labels, upper, seconds, lower, moved, deltas, err_abs, err_rel):
     """Exact assignment of every point by a vectorised scan of all centres.
 
@@ -220,7 +213,6 @@ def _vector_pass(X, w, centers, half_sep, labels, upper, seconds, lower, moved, 
     n = X.shape[0]
     n_dims = _width(X, key)
     n_clusters = centers.shape[0]
-    moved_rest = moved[n_clusters]
     n_chunks = (n + CHUNK - 1) // CHUNK
     part_s = _zeros((n_chunks, n_clusters, n_dims))
     part_w = _zeros((n_chunks, n_clusters))
@@ -259,8 +251,7 @@ def _vector_pass(X, w, centers, half_sep, labels, upper, seconds, lower, moved, 
                     for j in range(m):
                         i = s0 + j
                         a = labels[i]
-                        lo = min(lower[i, 0] - moved[seconds[i]], lower[i, 1] - moved_rest)
-                        t = max(half_sep[a], lo) - margin
+                        t = _threshold(i, a, lower, seconds, moved, half_sep, margin)
                         d2a = 0.0
                         for d in range(width):
                             u = np.float64(X[i, d]) - centers[a, d]
@@ -273,8 +264,7 @@ def _vector_pass(X, w, centers, half_sep, labels, upper, seconds, lower, moved, 
                 else:
                     for i in range(s0, s0 + m):
                         a = labels[i]
-                        lo = min(lower[i, 0] - moved[seconds[i]], lower[i, 1] - moved_rest)
-                        t = max(half_sep[a], lo) - margin
+                        t = _threshold(i, a, lower, seconds, moved, half_sep, margin)
                         if upper[i] + moved[a] < t:
                             continue
                         n_scanned += 1
@@ -306,13 +296,7 @@ def _vector_pass(X, w, centers, half_sep, labels, upper, seconds, lower, moved, 
         n_scanned += nf * n_clusters
         if not deltas:
             for i in range(start, end):
-                a = labels[i]
-                wi = w[i]
-                part_w[c, a] += wi
-                if wi > 0:
-                    part_m[c, a] += 1
-                for d in range(width):
-                    part_s[c, a, d] += wi * np.float64(X[i, d])
+                _count(X, w, i, c, labels[i], part_s, part_w, part_m, key)
         changed[c] = n_changed
         scanned[c] = n_scanned
     sums, weights = _reduce(part_s, part_w, n_clusters, n_dims)
