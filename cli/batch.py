@@ -65,7 +65,7 @@ def run(inputs: list[Path], targets: list[Path], k: int, fit: dict, *, force: bo
         # minute without a word. Printed through the bar's console, above it.
         line = first_compile(name)
         if line is not None and not quiet:
-            bar.console.print(line) if bar.live.is_started else err.print(line)
+            (bar.console if bar.live.is_started else err).print(line)
 
     def on_result(result) -> None:
         nonlocal failures

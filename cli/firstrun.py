@@ -43,13 +43,7 @@ class CompileNotice:
         self._expected = list(dict.fromkeys([*self._expected, *scenarios]))
 
     def _estimate(self) -> int:
-        from fastkm import warmup
-
-        plan = warmup._plan()
-        seconds = sum(plan.KERNELS[i][3] for i in warmup.kernels_for(self._expected))
-        if self.background:
-            seconds /= 2
-        return max(5, int(round(seconds / 5.0)) * 5)
+        return _estimate(self._expected, 2 if self.background else 1)
 
     def _on_compile(self, name: str) -> None:
         if self.started:
@@ -94,6 +88,16 @@ class CompileNotice:
 _CURRENT: CompileNotice | None = None
 
 
+def _estimate(scenarios: Iterable[str], processes: int) -> int:
+    """Seconds (rounded to 5, at least 5) to compile the kernels of ``scenarios`` shared
+    among ``processes``, from the compile plan's measured times."""
+    from fastkm import warmup
+
+    plan = warmup._plan()
+    seconds = sum(plan.KERNELS[i][3] for i in warmup.kernels_for(scenarios)) / processes
+    return max(5, int(round(seconds / 5.0)) * 5)
+
+
 def batch_notice(k: int, space: str, dither: str, output: str | None):
     """For ``compress`` with several files in worker processes: a function to call with
     each kernel name a worker starts compiling; it returns the notice line the first time
@@ -107,10 +111,7 @@ def batch_notice(k: int, space: str, dither: str, output: str | None):
         if said:
             return None
         said = True
-        plan = warmup._plan()
-        names = warmup.scenarios_for("rgb", k, space, dither, output)
-        seconds = sum(plan.KERNELS[i][3] for i in warmup.kernels_for(names))
-        return NOTICE.format(max(5, int(round(seconds / 5.0)) * 5))
+        return NOTICE.format(_estimate(warmup.scenarios_for("rgb", k, space, dither, output), 1))
 
     return on_compile
 

@@ -107,12 +107,9 @@ def _bound_margin(X, largest=None):
     return _BOUND_SLACK * (largest * np.sqrt(X.shape[1]) + 1.0)
 
 
-def _pick_method(algorithm):
-    # "auto" chooses its pass per iteration (_PassChooser). Elkan's N*K bounds are not among
-    # the choices: from k-means++ starts Hamerly's bounds beat them at D = 3 and D = 16
-    # alike (0.20 s vs 0.91 s at N = 200k, D = 16, K = 64).
-    return algorithm
-
+# "auto" chooses its pass per iteration (_PassChooser). Elkan's N*K bounds are not among
+# the choices: from k-means++ starts Hamerly's bounds beat them at D = 3 and D = 16 alike
+# (0.20 s vs 0.91 s at N = 200k, D = 16, K = 64).
 
 #: From this K on, "auto" also weighs Hamerly's sorted scan (kernels.bounded_pass), which
 #: visits only the centres near a point: below it the vectorised scan of all K won
@@ -284,23 +281,19 @@ def lloyd(X, w, centers, *, max_iter, tol, method="hamerly", guess=None, margin=
                 sums, weights = kernels.elkan_first_pass(X, w, centers, labels, upper, lower)
             members = np.bincount(labels, weights=w > 0, minlength=n_clusters).astype(np.int64)
             changed = n
-        elif method == "auto":
-            # After an empty cluster was re-seeded, the bounds are redone and the sums
-            # counted again by a full scan.
-            d_sums, d_weights, d_members, changed, order = _auto_pass(
-                chooser, "scan" if full else chooser.pick(), X, w, centers, labels, upper,
-                seconds, lower, moved, margin, largest, order, deltas=not full)
-            if full:
-                sums, weights, members = d_sums, d_weights, d_members
+        elif method in ("auto", "hamerly"):
+            if method == "auto":
+                # After an empty cluster was re-seeded, the bounds are redone and the sums
+                # counted again by a full scan.
+                d_sums, d_weights, d_members, changed, order = _auto_pass(
+                    chooser, "scan" if full else chooser.pick(), X, w, centers, labels, upper,
+                    seconds, lower, moved, margin, largest, order, deltas=not full)
             else:
-                sums += d_sums
-                weights += d_weights
-                members += d_members
-        elif method == "hamerly":
-            sdist, order, half_sep = kernels.center_geometry(centers, order)
-            d_sums, d_weights, d_members, changed = kernels.bounded_pass(
-                X, w, centers, sdist, order, half_sep, labels, upper, seconds, lower, moved,
-                margin, 1 if full else 2)
+                sdist, order, half_sep = kernels.center_geometry(centers, order)
+                d_sums, d_weights, d_members, changed = kernels.bounded_pass(
+                    X, w, centers, sdist, order, half_sep, labels, upper, seconds, lower,
+                    moved, margin, 1 if full else 2)
+            # Sums counted in full, or their changes from the points that changed label.
             if full:
                 sums, weights, members = d_sums, d_weights, d_members
             else:
@@ -536,7 +529,7 @@ class KMeans(EstimatorProtocol):
         else:
             variance = _weighted_mean_variance(X, w) if self.tol > 0 else 0.0
         tol = self.tol * variance
-        method = _pick_method(self.algorithm)
+        method = self.algorithm
         best = None
         for _ in range(n_init):
             if explicit:
