@@ -145,7 +145,8 @@ def _record(X, i, j, centers, b1, b2, b3, k1, k2, err_abs, err_rel, labels, uppe
     else:
         d1, d2, d3, a, b = _exact3(X, i, centers, key)
     labels[i] = a
-    upper[i] = np.sqrt(d1) - moved[a]
+    if _width(X, key) > TIGHT_MAX_DIMS:  # else unused: see kernels.bounded_pass
+        upper[i] = np.sqrt(d1) - moved[a]
     seconds[i] = b
     lower[i, 0] = np.sqrt(d2) + moved[b]
     lower[i, 1] = np.sqrt(d3) + moved[moved.shape[0] - 1]
@@ -238,28 +239,24 @@ def _vector_pass(X, w, centers, half_sep, labels, upper, seconds, lower, moved, 
         start = c * CHUNK
         end = min(n, (c + 1) * CHUNK)
         if everything:
-            for i in range(start, end):
-                fail[nf] = i
-                nf += 1
+            nf = end - start  # the list is not written: point start + f is its f-th entry
         else:
             for s0 in range(start, end, BLOCK):
                 m = min(BLOCK, end - s0)
                 if width <= TIGHT_MAX_DIMS:
-                    # Every point's distance to its own centre, then the points that failed
-                    # the test listed, both without a branch: the test's outcome is a coin
-                    # toss the branch predictor loses.
-                    for j in range(m):
-                        i = s0 + j
+                    # Every point's distance to its own centre, and the points that failed
+                    # the test listed without a branch: the test's outcome is a coin toss
+                    # the branch predictor loses. (One loop: two, through a flag array,
+                    # took 0.6 ms more a pass at 1M points, D = 3, K = 16.)
+                    for i in range(s0, s0 + m):
                         a = labels[i]
                         t = _threshold(i, a, lower, seconds, moved, half_sep, margin)
                         d2a = 0.0
                         for d in range(width):
                             u = np.float64(X[i, d]) - centers[a, d]
                             d2a += u * u
-                        dist[j] = 1.0 if t > 0.0 and d2a < t * t else 0.0
-                    for j in range(m):
-                        fail[nf] = s0 + j
-                        nf += dist[j] == 0.0
+                        fail[nf] = i
+                        nf += not (t > 0.0 and d2a < t * t)
                     n_scanned += m
                 else:
                     for i in range(s0, s0 + m):
@@ -280,12 +277,18 @@ def _vector_pass(X, w, centers, half_sep, labels, upper, seconds, lower, moved, 
             n_scanned -= nf  # their own distance is counted below
         for f0 in range(0, nf, BLOCK):
             m = min(BLOCK, nf - f0)
-            for j in range(m):
-                for d in range(width):
-                    xt[d, j] = X[fail[f0 + j], d]
+            if everything:
+                # Rows in order, without the index list: 0.9 ms less a scan of 1M x 3.
+                for j in range(m):
+                    for d in range(width):
+                        xt[d, j] = X[start + f0 + j, d]
+            else:
+                for j in range(m):
+                    for d in range(width):
+                        xt[d, j] = X[fail[f0 + j], d]
             _nearest3(xt, m, c32, dist, b1, b2, b3, k1, k2, key)
             for j in range(m):
-                i = fail[f0 + j]
+                i = start + f0 + j if everything else fail[f0 + j]
                 a = labels[i]
                 b = _record(X, i, j, centers, b1, b2, b3, k1, k2, err_abs, err_rel, labels,
                             upper, seconds, lower, moved, key)
