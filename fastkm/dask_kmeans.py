@@ -26,6 +26,10 @@ import threading
 import numpy as np
 
 INSTALL = "Dask KMeans needs Dask: pip install 'fastkm[dask]'"
+#: Lloyd iterations submitted as one graph. Each graph costs a round trip to the client
+#: (25 ms on the 2-core benchmark machine even for trivial tasks); iterations after
+#: convergence are tasks that return at once.
+ITERATIONS_PER_GRAPH = 10
 _LOCK = threading.Lock()
 _CONCURRENT = None
 
@@ -113,8 +117,46 @@ def _block_step(X, w, state, centers, half_sep, moved, margin, err):
     return labels, upper, seconds, lower, sums, weights, members
 
 
-def block_step(X, w, state, centers, half_sep, moved, margin, err):
+def block_step(X, w, state, control, margin, largest, final):
+    """The next state of a block (:func:`_block_step`) for the centres of ``control`` (see
+    :func:`_update`); the same state when the fit has converged, unless ``final``."""
+    from . import kernels, scan
+
+    centers, moved, done, _ = control
+    if done and not final and state is not None:
+        return state
+    half_sep = kernels.separations(centers)[1]
+    err = scan.float32_error(largest, centers)
     return _run(_block_step, X, w, state, centers, half_sep, moved, margin, err)
+
+
+def _update(control, tol, *parts):
+    """Lloyd's centre update, run as a task: ``control`` is ``(centres, moved, done,
+    n_iter)``; the blocks' ``parts`` (sums, weights, members) are added in block order, so
+    the result does not depend on which worker finished first. Once ``done`` (the squared
+    shift at most ``tol``), the same control."""
+    from . import kernels
+
+    centers, moved, done, n_iter = control
+    if done:
+        return control
+    sums = np.zeros(centers.shape)
+    weights = np.zeros(len(centers))
+    members = np.zeros(len(centers), dtype=np.int64)
+    for s, v, m in parts:
+        sums += s
+        weights += v
+        members += m
+    if kernels.clear_empty(sums, weights, members):
+        # An empty cluster keeps its centre (the in-memory fit re-seeds it with a far
+        # point; not done on Dask yet).
+        still = weights == 0
+        sums[still] = centers[still]
+        weights[still] = 1.0
+    moved = moved.copy()
+    new, shift = kernels.moved_centers(sums, weights, centers, moved, 1.0, np.zeros((0, 0)),
+                                       tol)
+    return new, moved, float((shift ** 2).sum()) <= tol, n_iter + 1
 
 
 def _labels_of(state):
@@ -172,7 +214,6 @@ def fit(km, X, sample_weight=None):
     """Fit ``km`` (a ``fastkm.KMeans``) on the Dask array ``X``; see the module's doc."""
     import dask
 
-    from . import kernels, scan
     from .kmeans import _as_rng, _bound_margin, _check_data
 
     da = _da()
@@ -193,30 +234,9 @@ def fit(km, X, sample_weight=None):
         raise ValueError(f"init must have shape (n_clusters, n_features) = ({n_clusters}, "
                          f"{X.shape[1]}), got {centers.shape}")
     xb, wb = X.to_delayed().ravel(), w.to_delayed().ravel()
-    step = dask.delayed(block_step, pure=False)
-    totals = dask.delayed(_totals, pure=True)
     lo, hi = dask.compute(X.min(), X.max())
     largest = max(-float(lo), float(hi))
     margin = _bound_margin(X, largest)
-    states = [None] * len(xb)
-
-    def assign(c, moved):
-        # The blocks' states stay on the workers (persisted); only their totals are
-        # computed here, and added in block order: the same sums whoever finished first.
-        nonlocal states
-        half_sep = kernels.separations(c)[1]
-        err = scan.float32_error(largest, c)
-        states = list(dask.persist(*[step(x, v, s, c, half_sep, moved.copy(), margin, err)
-                                     for x, v, s in zip(xb, wb, states)]))
-        parts = dask.compute(*[totals(s) for s in states])
-        sums = np.zeros((n_clusters, X.shape[1]))
-        weights = np.zeros(n_clusters)
-        members = np.zeros(n_clusters, dtype=np.int64)
-        for s, v, m in parts:
-            sums += s
-            weights += v
-            members += m
-        return sums, weights, members
 
     # tol as in-memory: relative to the mean weighted variance of the features.
     tol = 0.0
@@ -226,22 +246,28 @@ def fit(km, X, sample_weight=None):
         var = dask.compute((((X - mean_x) ** 2) * w[:, None]).sum())[0]
         tol = float(km.tol) * float(var) / (float(total_w) * X.shape[1])
 
-    moved = np.zeros(n_clusters + 1)  # see kernels.bounded_pass
-    last = np.zeros((0, 0))
-    it = 0
-    for it in range(int(km.max_iter)):
-        sums, weights, members = assign(centers, moved)
-        if kernels.clear_empty(sums, weights, members):
-            # An empty cluster keeps its centre (the in-memory fit re-seeds it with a far
-            # point; not done on Dask yet).
-            still = weights == 0
-            sums[still] = centers[still]
-            weights[still] = 1.0
-        new, shift = kernels.moved_centers(sums, weights, centers, moved, 1.0, last, tol)
-        centers = new
-        if float((shift ** 2).sum()) <= tol:
-            break
-    assign(centers, moved)
+    step = dask.delayed(block_step, pure=False)
+    totals = dask.delayed(_totals, pure=False)
+    update = dask.delayed(_update, pure=False)
+    states = [None] * len(xb)
+    # (centres, moved, done, n_iter): see _update; moved as in kernels.bounded_pass.
+    control = (centers, np.zeros(n_clusters + 1), False, 0)
+    max_iter = int(km.max_iter)
+    while not control[2] and control[3] < max_iter:
+        # ITERATIONS_PER_GRAPH iterations in one graph, the centre updates as tasks: one
+        # round trip to the client per graph, not per iteration. The blocks' states stay
+        # on the workers (persisted); an iteration after convergence does nothing.
+        ctrl = control
+        for _ in range(min(ITERATIONS_PER_GRAPH, max_iter - control[3])):
+            states = [step(x, v, s, ctrl, margin, largest, False)
+                      for x, v, s in zip(xb, wb, states)]
+            ctrl = update(ctrl, tol, *[totals(s) for s in states])
+        *persisted, ctrl = dask.persist(*states, ctrl)
+        states = persisted
+        control = dask.compute(ctrl)[0]
+    centers, _, _, n_iter = control
+    states = list(dask.persist(*[step(x, v, s, control, margin, largest, True)
+                                 for x, v, s in zip(xb, wb, states)]))
     inertia = sum(dask.compute(*[dask.delayed(block_inertia, pure=True)(x, v, s, centers)
                                  for x, v, s in zip(xb, wb, states)]))
     # The labels of the final centres, already on the workers: kept, the bounds dropped.
@@ -252,7 +278,7 @@ def fit(km, X, sample_weight=None):
     km._centers64 = centers
     km.labels_ = labels
     km.inertia_ = float(inertia)
-    km.n_iter_ = it + 1
+    km.n_iter_ = n_iter
     km.n_features_in_ = X.shape[1]
     return km
 
