@@ -27,15 +27,24 @@ def blobs(n, d, k, seed):
     return means[rng.integers(0, k, n)] + rng.normal(size=(n, d))
 
 
-@pytest.mark.parametrize(("d", "k", "weighted", "tol"), [(3, 8, False, 0.0), (5, 4, True, 1e-4)])
-def test_equals_in_memory_fit(client, d, k, weighted, tol):
-    X = blobs(6000, d, k, seed=d)
+@pytest.mark.parametrize(("d", "k", "weighted", "tol", "spread", "max_iter"), [
+    (3, 8, False, 0.0, 10, 300),
+    (5, 4, True, 1e-4, 10, 300),
+    # Overlapping clusters that have not converged after 13 iterations: the fit stops at
+    # max_iter in the middle of a graph of ITERATIONS_PER_GRAPH iterations.
+    (3, 16, False, 0.0, 1, 13),
+])
+def test_equals_in_memory_fit(client, d, k, weighted, tol, spread, max_iter):
+    rng = np.random.default_rng(d)
+    X = blobs(6000, d, k, seed=d) if spread == 10 else rng.normal(size=(6000, d))
     w = np.random.default_rng(1).uniform(0.5, 2.0, len(X)) if weighted else None
     start = X[np.random.default_rng(k).choice(len(X), k, replace=False)]
     dX = da.from_array(X, chunks=(1000, d))
     dw = None if w is None else da.from_array(w, chunks=1000)
-    got = fastkm.KMeans(k, init=start, tol=tol).fit(dX, sample_weight=dw)
-    want = fastkm.KMeans(k, init=start, tol=tol).fit(X, sample_weight=w)
+    got = fastkm.KMeans(k, init=start, tol=tol, max_iter=max_iter).fit(dX, sample_weight=dw)
+    want = fastkm.KMeans(k, init=start, tol=tol, max_iter=max_iter).fit(X, sample_weight=w)
+    if max_iter < 300:
+        assert want.n_iter_ == max_iter
     assert type(got.labels_).__module__.startswith("dask.")
     np.testing.assert_allclose(got.cluster_centers_, want.cluster_centers_, rtol=1e-12,
                                atol=1e-12)

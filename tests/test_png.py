@@ -59,3 +59,16 @@ def test_optimize_keeps_pixels():
     data = png.palette_png(palette, indices, optimize=True)
     im = Image.open(io.BytesIO(data))
     assert np.array_equal(np.asarray(im.convert("RGB")), palette[indices])
+
+
+def test_default_level_follows_the_row_width_and_size():
+    assert png.default_level(4, 4_000_000) == 8
+    assert png.default_level(1, png.LEVEL8_MAX_PIXELS) == 8
+    assert png.default_level(4, png.LEVEL8_MAX_PIXELS + 1) == 7
+    assert png.default_level(8, 1000) == 7
+    # The zlib header's FLEVEL says "maximum compression" for levels 7-9, as zlib's own.
+    rng = np.random.default_rng(0)
+    data = png.palette_png(rng.integers(0, 255, (16, 3), dtype=np.uint8),
+                           rng.integers(0, 16, (50, 60), dtype=np.uint8))
+    idat = data.index(b"IDAT") + 4
+    assert data[idat:idat + 2] == zlib.compress(b"x", 8)[:2] == b"\x78\xda"
