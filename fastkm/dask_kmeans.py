@@ -91,40 +91,49 @@ def _run(fn, *args):
         return fn(*args)
 
 
-def _block_step(X, w, state, centers, half_sep, moved, margin, err):
+def _block_step(X, w, state, centers, half_sep, moved):
     """One Lloyd assignment of a block; returns its new state ``(labels, upper, seconds,
-    lower, sums, weights, members)``: labels, the bounds of ``kernels.bounded_pass`` and the
-    block's per-cluster sums, weights and member counts. The first (``state`` None) scans
+    lower, sums, weights, members, w, largest)``: labels, the bounds of
+    ``kernels.bounded_pass``, the block's per-cluster sums, weights and member counts, its
+    sample weights and its largest coordinate magnitude. The first (``state`` None) scans
     every centre (``scan.scan_pass``); later ones keep the bounds of the state before, on
     the worker that holds it, and rescan only the points whose bounds fail
     (``scan.bounded_scan_pass``), as the in-memory fit does. The arrays of ``state`` are
     reused: each state is read by the next step of its block only."""
     from . import scan
+    from .kmeans import _bound_margin, _largest
 
     X = np.ascontiguousarray(X, dtype=np.float64)
-    w = np.ascontiguousarray(w, dtype=np.float64)
     if state is None:
+        # Kept in the state: Dask's ones are a broadcast view, which a kernel cannot take,
+        # and a copy each iteration cost ~1.5 ms a block of 500k points.
+        w = np.ascontiguousarray(w, dtype=np.float64)
+        # The block's own largest coordinate bounds the float32 error and the bounds'
+        # rounding of its points: no pass over all the data first.
+        largest = _largest(X)
         n = X.shape[0]
         labels, upper = np.empty(n, dtype=np.int32), np.empty(n)
         seconds, lower = np.empty(n, dtype=np.int32), np.empty((n, 2))
-        sums, weights, members, _ = scan.scan_pass(X, w, centers, labels, upper, seconds,
-                                                   lower, moved, False, *err)
+        sums, weights, members, _ = scan.scan_pass(
+            X, w, centers, labels, upper, seconds, lower, moved, False,
+            *scan.float32_error(largest, centers))
     else:
-        labels, upper, seconds, lower, sums, weights, members = state
+        labels, upper, seconds, lower, sums, weights, members, w, largest = state
         d_sums, d_weights, d_members, _, _ = scan.bounded_scan_pass(
-            X, w, centers, half_sep, labels, upper, seconds, lower, moved, margin, *err)
+            X, w, centers, half_sep, labels, upper, seconds, lower, moved,
+            _bound_margin(X, largest), *scan.float32_error(largest, centers))
         sums, weights, members = sums + d_sums, weights + d_weights, members + d_members
-    return labels, upper, seconds, lower, sums, weights, members
+    return labels, upper, seconds, lower, sums, weights, members, w, largest
 
 
-def group_step(xs, ws, state, control, tol, groups, margin, largest, final, *parts):
+def group_step(xs, ws, state, control, tol, groups, final, *parts):
     """The next state ``(block states, control)`` of a group of blocks held by one worker:
     the blocks assigned one after the other (:func:`_block_step`) to the centres of
     ``control`` (see :func:`_update`). Given the ``parts`` of every group from the step
     before, the control is first updated here, from the one in ``state``: each group makes
     the same update, so that an iteration waits on one hop between workers, not two. Once
     converged, the same block states, unless ``final``. ``state`` is None at first."""
-    from . import kernels, scan
+    from . import kernels
 
     if parts:
         control = _update(state[1], tol, groups, *parts)
@@ -133,10 +142,9 @@ def group_step(xs, ws, state, control, tol, groups, margin, largest, final, *par
     if done and not final and blocks is not None:
         return blocks, control
     half_sep = kernels.separations(centers)[1]
-    err = scan.float32_error(largest, centers)
     if blocks is None:
         blocks = [None] * len(xs)
-    return [_run(_block_step, x, v, st, centers, half_sep, moved, margin, err)
+    return [_run(_block_step, x, v, st, centers, half_sep, moved)
             for x, v, st in zip(xs, ws, blocks)], control
 
 
@@ -261,7 +269,7 @@ def fit(km, X, sample_weight=None):
     """Fit ``km`` (a ``fastkm.KMeans``) on the Dask array ``X``; see the module's doc."""
     import dask
 
-    from .kmeans import _as_rng, _bound_margin, _check_data
+    from .kmeans import _as_rng, _check_data
 
     da = _da()
 
@@ -281,9 +289,6 @@ def fit(km, X, sample_weight=None):
         raise ValueError(f"init must have shape (n_clusters, n_features) = ({n_clusters}, "
                          f"{X.shape[1]}), got {centers.shape}")
     xb, wb = X.to_delayed().ravel(), w.to_delayed().ravel()
-    lo, hi = dask.compute(X.min(), X.max())
-    largest = max(-float(lo), float(hi))
-    margin = _bound_margin(X, largest)
 
     # tol as in-memory: relative to the mean weighted variance of the features.
     tol = 0.0
@@ -307,18 +312,18 @@ def fit(km, X, sample_weight=None):
         # steps themselves: one round trip to the client per graph, not per iteration. The
         # groups' states stay on the workers (persisted); a step after convergence does
         # nothing.
-        states = [step(x, v, s, control, tol, groups, margin, largest, False)
+        states = [step(x, v, s, control, tol, groups, False)
                   for x, v, s in zip(xg, wg, states)]
         for _ in range(min(ITERATIONS_PER_GRAPH, max_iter - control[3]) - 1):
             parts = [totals(s) for s in states]
-            states = [step(x, v, s, None, tol, groups, margin, largest, False, *parts)
+            states = [step(x, v, s, None, tol, groups, False, *parts)
                       for x, v, s in zip(xg, wg, states)]
         states = list(dask.persist(*states))
         used, *parts = dask.compute(dask.delayed(_control_of)(states[0]),
                                     *[totals(s) for s in states])
         control = _update(used, tol, groups, *parts)
     centers, _, _, n_iter = control
-    states = list(dask.persist(*[step(x, v, s, control, tol, groups, margin, largest, True)
+    states = list(dask.persist(*[step(x, v, s, control, tol, groups, True)
                                  for x, v, s in zip(xg, wg, states)]))
     by_block = {}
     for g, part in zip(groups, dask.compute(*[
