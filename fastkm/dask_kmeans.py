@@ -1,14 +1,17 @@
 """``fastkm.KMeans.fit(X)`` with X a Dask array: Lloyd's iterations on the workers.
 
 X (N, D) is chunked by rows (the columns are joined into one chunk) and persisted once.
-Each iteration, every block assigns its points to the centres as the in-memory fit does:
-a vectorised scan first (``fastkm.scan.scan_pass``), then Hamerly's bounds, kept with the
-block's labels and sums in a state persisted on the worker that holds the block, so that
-only the points whose bounds fail are rescanned (``fastkm.scan.bounded_scan_pass``). Only
-the blocks' per-cluster sums, weights and members travel to the client, which adds them in
-block order, so the result does not depend on which worker finished first. The data is
-never gathered to the client. ``labels_`` (the final states' labels, kept on the workers)
-and ``predict`` are Dask arrays.
+Its blocks are grouped by the worker that holds them, one group per worker thread, and a
+task per group steps through its blocks. Each iteration, every block assigns its points to
+the centres as the in-memory fit does: a vectorised scan first (``fastkm.scan.scan_pass``),
+then Hamerly's bounds, kept with the block's labels and sums in a state persisted where the
+block is, so that only the points whose bounds fail are rescanned
+(``fastkm.scan.bounded_scan_pass``). Only the blocks' per-cluster sums, weights and members
+travel; they are added in block order, so the result depends neither on the grouping nor
+on which worker finished first. Ten iterations make one graph: each group's step makes
+the centre update itself from every group's parts, and the client reads the result once
+per graph. The data is never gathered to the client. ``labels_`` (the final states'
+labels, kept on the workers) and ``predict`` are Dask arrays.
 
 Workers run several threads, and Numba's workqueue threading layer aborts when two threads
 launch parallel kernels together: each task asks for a thread-safe layer (OpenMP or TBB)
