@@ -94,39 +94,56 @@ def _run(fn, *args):
         return fn(*args)
 
 
-def _block_step(X, w, state, centers, half_sep, moved):
+def _block_step(X, w, state, centers, half_sep, moved, largest):
     """One Lloyd assignment of a block; returns its new state ``(labels, upper, seconds,
-    lower, sums, weights, members, w, largest)``: labels, the bounds of
+    lower, sums, weights, members, w, own)``: labels, the bounds of
     ``kernels.bounded_pass``, the block's per-cluster sums, weights and member counts, its
-    sample weights and its largest coordinate magnitude. The first (``state`` None) scans
-    every centre (``scan.scan_pass``); later ones keep the bounds of the state before, on
-    the worker that holds it, and rescan only the points whose bounds fail
-    (``scan.bounded_scan_pass``), as the in-memory fit does. The arrays of ``state`` are
-    reused: each state is read by the next step of its block only."""
+    sample weights and its own largest coordinate magnitude. The first (``state`` None)
+    checks the block's data and scans every centre (``scan.scan_pass``); later ones keep
+    the bounds of the state before, on the worker that holds it, and rescan only the points
+    whose bounds fail (``scan.bounded_scan_pass``), as the in-memory fit does, with the
+    margin and float32 error of ``largest``, the largest coordinate of all the blocks (the
+    bounds carry the moves of every centre, so a block's own scale would be too small a
+    margin beside far larger ones). The arrays of ``state`` are reused: each state is read
+    by the next step of its block only."""
     from . import scan
-    from .kmeans import _bound_margin, _largest
+    from .kmeans import _bound_margin
 
     X = np.ascontiguousarray(X, dtype=np.float64)
     if state is None:
         # Kept in the state: Dask's ones are a broadcast view, which a kernel cannot take,
         # and a copy each iteration cost ~1.5 ms a block of 500k points.
         w = np.ascontiguousarray(w, dtype=np.float64)
-        # The block's own largest coordinate bounds the float32 error and the bounds'
-        # rounding of its points: no pass over all the data first.
-        largest = _largest(X)
+        own = _checked_largest(X, w)
         n = X.shape[0]
         labels, upper = np.empty(n, dtype=np.int32), np.empty(n)
         seconds, lower = np.empty(n, dtype=np.int32), np.empty((n, 2))
+        # The block's own largest coordinate bounds the float32 error of its points.
         sums, weights, members, _ = scan.scan_pass(
             X, w, centers, labels, upper, seconds, lower, moved, False,
-            *scan.float32_error(largest, centers))
+            *scan.float32_error(own, centers))
     else:
-        labels, upper, seconds, lower, sums, weights, members, w, largest = state
+        labels, upper, seconds, lower, sums, weights, members, w, own = state
         d_sums, d_weights, d_members, _, _ = scan.bounded_scan_pass(
             X, w, centers, half_sep, labels, upper, seconds, lower, moved,
             _bound_margin(X, largest), *scan.float32_error(largest, centers))
         sums, weights, members = sums + d_sums, weights + d_weights, members + d_members
-    return labels, upper, seconds, lower, sums, weights, members, w, largest
+    return labels, upper, seconds, lower, sums, weights, members, w, own
+
+
+def _checked_largest(X, w):
+    """The largest coordinate magnitude of a block, after the checks the in-memory fit makes
+    of its data (min and max carry any NaN or infinity: no pass of their own)."""
+    lo, hi = (float(X.min()), float(X.max())) if X.size else (0.0, 0.0)
+    if not (np.isfinite(lo) and np.isfinite(hi)):
+        raise ValueError("X contains NaN or infinity")
+    if len(w):
+        low, high = float(w.min()), float(w.max())
+        if not (np.isfinite(low) and np.isfinite(high)):
+            raise ValueError("sample_weight contains NaN or infinity")
+        if low < 0:
+            raise ValueError(f"sample_weight must be >= 0, got a minimum of {low}")
+    return max(-lo, hi)
 
 
 def group_step(xs, ws, state, control, tol, groups, final, *parts):
@@ -141,13 +158,13 @@ def group_step(xs, ws, state, control, tol, groups, final, *parts):
     if parts:
         control = _update(state[1], tol, groups, *parts)
     blocks = None if state is None else state[0]
-    centers, moved, done, _ = control
+    centers, moved, done, _, largest = control
     if done and not final and blocks is not None:
         return blocks, control
     half_sep = kernels.separations(centers)[1]
     if blocks is None:
         blocks = [None] * len(xs)
-    return [_run(_block_step, x, v, st, centers, half_sep, moved)
+    return [_run(_block_step, x, v, st, centers, half_sep, moved, largest)
             for x, v, st in zip(xs, ws, blocks)], control
 
 
@@ -185,14 +202,14 @@ def _groups(X, n_blocks):
 
 
 def _update(control, tol, groups, *group_parts):
-    """Lloyd's centre update, run as a task: ``control`` is ``(centres, moved, done,
-    n_iter)``; the blocks' parts (sums, weights, members; a list per group of ``groups``)
-    are added in block order, so the result depends neither on the grouping nor on which
-    worker finished first. Once ``done`` (the squared shift at most ``tol``), the same
-    control."""
+    """Lloyd's centre update: ``control`` is ``(centres, moved, done, n_iter, largest)``;
+    the blocks' parts (sums, weights, members, largest coordinate; a list per group of
+    ``groups``) are added in block order, so the result depends neither on the grouping nor
+    on which worker finished first. Once ``done`` (the squared shift at most ``tol``), the
+    same control."""
     from . import kernels
 
-    centers, moved, done, n_iter = control
+    centers, moved, done, n_iter, largest = control
     if done:
         return control
     by_block = {}
@@ -201,10 +218,13 @@ def _update(control, tol, groups, *group_parts):
     sums = np.zeros(centers.shape)
     weights = np.zeros(len(centers))
     members = np.zeros(len(centers), dtype=np.int64)
-    for s, v, m in (by_block[i] for i in sorted(by_block)):
+    for s, v, m, own in (by_block[i] for i in sorted(by_block)):
         sums += s
         weights += v
         members += m
+        largest = max(largest, own)
+    if n_iter == 0 and not weights.sum() > 0:
+        raise ValueError("sample_weight must not be all zero")
     if kernels.clear_empty(sums, weights, members):
         # An empty cluster keeps its centre (the in-memory fit re-seeds it with a far
         # point; not done on Dask yet).
@@ -214,7 +234,7 @@ def _update(control, tol, groups, *group_parts):
     moved = moved.copy()
     new, shift = kernels.moved_centers(sums, weights, centers, moved, 1.0, np.zeros((0, 0)),
                                        tol)
-    return new, moved, float((shift ** 2).sum()) <= tol, n_iter + 1
+    return new, moved, float((shift ** 2).sum()) <= tol, n_iter + 1, largest
 
 
 def _labels_of(state, j):
@@ -223,7 +243,7 @@ def _labels_of(state, j):
 
 def _totals(state):
     """The sums, weights and member counts of a group's block states: all that travels."""
-    return [(st[4], st[5], st[6]) for st in state[0]]
+    return [(st[4], st[5], st[6], st[8]) for st in state[0]]
 
 
 def _block_inertia(X, w, state, centers):
@@ -277,11 +297,12 @@ def fit(km, X, sample_weight=None):
     da = _da()
 
     init = km.init
-    if isinstance(init, str) and init != "k-means++":
+    if callable(init) or (isinstance(init, str) and init != "k-means++"):
         raise NotImplementedError("KMeans on a Dask array seeds with k-means|| "
                                   "(init='k-means++') or takes an explicit init array; "
                                   f"init={init!r} is not supported there")
     X, w = _prepare(X, sample_weight)
+    km._check_params(X)  # the in-memory fit's checks of n_clusters, init, max_iter, tol...
     n_clusters = int(km.n_clusters)
     X, w = dask.persist(X, w)
     if isinstance(init, str):
@@ -297,6 +318,8 @@ def fit(km, X, sample_weight=None):
     tol = 0.0
     if km.tol > 0:
         total_w, mean_x = dask.compute(w.sum(), (X * w[:, None]).sum(axis=0))
+        if float(total_w) == 0:
+            raise ValueError("sample_weight must not be all zero")
         mean_x = mean_x / total_w
         var = dask.compute((((X - mean_x) ** 2) * w[:, None]).sum())[0]
         tol = float(km.tol) * float(var) / (float(total_w) * X.shape[1])
@@ -307,8 +330,9 @@ def fit(km, X, sample_weight=None):
     xg = [[xb[i] for i in g] for g in groups]
     wg = [[wb[i] for i in g] for g in groups]
     states = [None] * len(groups)
-    # (centres, moved, done, n_iter): see _update; moved as in kernels.bounded_pass.
-    control = (centers, np.zeros(n_clusters + 1), False, 0)
+    # (centres, moved, done, n_iter, largest): see _update; moved as in
+    # kernels.bounded_pass; largest is known after the first scan.
+    control = (centers, np.zeros(n_clusters + 1), False, 0, 0.0)
     max_iter = int(km.max_iter)
     while not control[2] and control[3] < max_iter:
         # Up to ITERATIONS_PER_GRAPH iterations in one graph, the centre updates made by the
@@ -325,7 +349,7 @@ def fit(km, X, sample_weight=None):
         used, *parts = dask.compute(dask.delayed(_control_of)(states[0]),
                                     *[totals(s) for s in states])
         control = _update(used, tol, groups, *parts)
-    centers, _, _, n_iter = control
+    centers, _, _, n_iter, _ = control
     states = list(dask.persist(*[step(x, v, s, control, tol, groups, True)
                                  for x, v, s in zip(xg, wg, states)]))
     by_block = {}

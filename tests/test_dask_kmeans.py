@@ -75,3 +75,47 @@ def test_unsupported_init(client):
     dX = da.zeros((10, 2), chunks=5)
     with pytest.raises(NotImplementedError, match="k-means"):
         fastkm.KMeans(2, init="random").fit(dX)
+    with pytest.raises(NotImplementedError, match="k-means"):
+        fastkm.KMeans(2, init=lambda X, k, random_state: X[:k]).fit(dX)
+
+
+def test_blocks_of_very_different_scales(client):
+    """A block of tiny values beside one of huge values: the bounds of the tiny block carry
+    the huge centres' moves, so their rounding margin must come from the largest coordinate
+    of all the blocks, not the block's own (with its own, labels and n_iter_ went wrong)."""
+    rng = np.random.default_rng(0)
+    big = 1e9
+    tiny = rng.normal(size=(2000, 3)) * 1e-6
+    huge = rng.normal(size=(1000, 3)) * big * 0.1
+    huge[:500, 0] += big
+    huge[500:, 0] -= big
+    X = np.concatenate([tiny, huge])
+    start = np.concatenate([tiny[:6], [[big * 0.2, 0, 0], [-big * 0.2, 0, 0]]])
+    got = fastkm.KMeans(8, init=start, tol=0).fit(da.from_array(X, chunks=((2000, 1000), 3)))
+    want = fastkm.KMeans(8, init=start, tol=0).fit(X)
+    assert got.n_iter_ == want.n_iter_
+    np.testing.assert_array_equal(got.labels_.compute(), want.labels_)
+
+
+@pytest.mark.parametrize(("kwargs", "X", "w", "message"), [
+    ({}, [[0.0, 1.0], [np.nan, 2.0], [1.0, 1.0], [2.0, 2.0]], None, "X contains NaN or infinity"),
+    ({}, [[0.0, 1.0], [np.inf, 2.0], [1.0, 1.0], [2.0, 2.0]], None, "X contains NaN or infinity"),
+    ({}, None, [1.0, -1.0, 1.0, 1.0], "sample_weight must be >= 0"),
+    ({}, None, [1.0, np.nan, 1.0, 1.0], "sample_weight contains NaN"),
+    ({}, None, [0.0, 0.0, 0.0, 0.0], "must not be all zero"),
+    ({"tol": 0.0}, None, [0.0, 0.0, 0.0, 0.0], "must not be all zero"),
+    ({"n_clusters": 5}, None, None, "n_clusters=5 must be <= n_samples=4"),
+    ({"max_iter": 0}, None, None, "max_iter must be an integer >= 1"),
+    ({"tol": -1.0}, None, None, "tol must be a finite number >= 0"),
+])
+def test_bad_input_is_refused_as_in_memory(client, kwargs, X, w, message):
+    X = np.array(X if X is not None else [[0.0, 1.0], [1.0, 2.0], [1.0, 1.0], [2.0, 2.0]])
+    start = np.array([[0.0, 0.0], [2.0, 2.0]])
+    params = {"n_clusters": 2, "init": start, **kwargs}
+    if params["n_clusters"] != 2:
+        params["init"] = "k-means++"
+    dw = None if w is None else da.from_array(np.array(w), chunks=2)
+    with pytest.raises(ValueError, match=message.replace("(", r"\(")):
+        fastkm.KMeans(**params).fit(da.from_array(X, chunks=(2, 2)), sample_weight=dw)
+    with pytest.raises(ValueError, match=message.replace("(", r"\(")):
+        fastkm.KMeans(**params).fit(X, sample_weight=w)
