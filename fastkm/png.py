@@ -36,12 +36,12 @@ OPTIMIZE_LEVEL = 9
 #: Above this many pixels 4-bit rows take level 7 too: volna.jpg (14.7 MP) at level 8 took
 #: 0.52 s to deflate on 2 cores against 0.24 s at level 7, for 1.0% fewer bytes.
 LEVEL8_MAX_PIXELS = 8_000_000
-# Bands smaller than this are not worth a thread; the window primes each band.
-MIN_BAND_BYTES = 1 << 19
-# Bands per thread: the bands of a photo differ in cost (sky against waves), and more of
-# them even out the threads' work (volna.jpg K = 16, 2 threads: 207 -> 186 ms at level 6,
-# 0.01% more bytes).
-BANDS_PER_THREAD = 4
+# Row bands of this many raw bytes (the last one longer), however many threads deflate
+# them, so that the file is the same bytes on any machine; the window primes each band.
+# Several bands per thread even out the threads' work, as a photo's bands differ in cost
+# (sky against waves): volna.jpg K = 16 on 2 threads, 207 -> 186 ms at level 6 with 4 bands
+# a thread instead of 1, for 0.01% more bytes.
+BAND_BYTES = 1 << 19
 WINDOW = 32768
 
 
@@ -80,16 +80,17 @@ def default_level(bits: int, n_pixels: int) -> int:
 
 def deflate(raw: bytes | memoryview, level: int = 7, threads: int | None = None,
             row_bytes: int = 1) -> bytes:
-    """zlib stream of ``raw``, deflated in bands on ``threads`` threads (pigz-style joins).
+    """zlib stream of ``raw``, deflated in bands of ``BAND_BYTES`` on ``threads`` threads
+    (pigz-style joins).
 
-    Bands start on a multiple of ``row_bytes``. The output is one valid zlib stream
-    whatever the number of bands; with one band it is plain ``zlib.compress``.
+    Bands start on a multiple of ``row_bytes``. The output is one valid zlib stream, the
+    same bytes whatever the number of threads; with one band it is plain ``zlib.compress``.
     """
     raw = memoryview(raw).cast("B")
     n = len(raw)
     if threads is None:
         threads = min(os.cpu_count() or 1, 8)
-    bands = max(1, min(threads * BANDS_PER_THREAD, n // MIN_BAND_BYTES))
+    bands = max(1, n // BAND_BYTES)
     if bands == 1:
         return zlib.compress(raw, level)
     step = -(-n // bands)

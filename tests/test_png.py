@@ -36,11 +36,14 @@ def test_bit_depth():
 
 @pytest.mark.parametrize("threads", [1, 2, 3, 5])
 def test_banded_deflate_is_one_zlib_stream(monkeypatch, threads):
-    monkeypatch.setattr(png, "MIN_BAND_BYTES", 1000)
+    monkeypatch.setattr(png, "BAND_BYTES", 1000)
     rng = np.random.default_rng(threads)
     raw = np.repeat(rng.integers(0, 4, 20011, dtype=np.uint8), 3).tobytes()
     out = png.deflate(raw, 6, threads, row_bytes=7)
     assert zlib.decompress(out) == raw
+    # The bands do not depend on the threads: the same bytes on any machine.
+    assert out == png.deflate(raw, 6, 1, row_bytes=7)
+    assert out != zlib.compress(raw, 6)  # banded, not one stream
 
 
 def test_reorder_keeps_pixels_and_puts_translucent_entries_first():
