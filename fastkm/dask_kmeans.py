@@ -301,6 +301,7 @@ def fit(km, X, sample_weight=None):
         raise NotImplementedError("KMeans on a Dask array seeds with k-means|| "
                                   "(init='k-means++') or takes an explicit init array; "
                                   f"init={init!r} is not supported there")
+    dtype = X.dtype if X.dtype in (np.float32, np.float64) else np.dtype(np.float64)
     X, w = _prepare(X, sample_weight)
     km._check_params(X)  # the in-memory fit's checks of n_clusters, init, max_iter, tol...
     n_clusters = int(km.n_clusters)
@@ -366,7 +367,7 @@ def fit(km, X, sample_weight=None):
     blocks = dask.persist(*[blocks[i] for i in range(len(xb))])
     labels = da.concatenate([da.from_delayed(b, shape=(n,), dtype=np.int32)
                              for b, n in zip(blocks, X.chunks[0])])
-    km.cluster_centers_ = centers
+    km.cluster_centers_ = centers.astype(dtype, copy=False)  # as in memory: X's float type
     km._centers64 = centers
     km.labels_ = labels
     km.inertia_ = float(inertia)

@@ -119,3 +119,13 @@ def test_bad_input_is_refused_as_in_memory(client, kwargs, X, w, message):
         fastkm.KMeans(**params).fit(da.from_array(X, chunks=(2, 2)), sample_weight=dw)
     with pytest.raises(ValueError, match=message.replace("(", r"\(")):
         fastkm.KMeans(**params).fit(X, sample_weight=w)
+
+
+def test_float32_data_gives_float32_centres_as_in_memory(client):
+    X = blobs(3000, 3, 4, seed=5).astype(np.float32)
+    start = X[:4].copy()
+    got = fastkm.KMeans(4, init=start).fit(da.from_array(X, chunks=(1000, 3)))
+    want = fastkm.KMeans(4, init=start).fit(X)
+    assert got.cluster_centers_.dtype == want.cluster_centers_.dtype == np.float32
+    np.testing.assert_array_equal(got.labels_.compute(), want.labels_)
+    np.testing.assert_allclose(got.cluster_centers_, want.cluster_centers_, rtol=1e-6)
