@@ -115,3 +115,23 @@ def test_errors(tmp_path, inputs):
     result = CliRunner().invoke(app, ["compress", *map(str, inputs), "-k", "4", "--out-dir",
                                       str(tmp_path), "--jobs", "0"])
     assert result.exit_code == 1 and "--jobs must be at least 1" in result.stderr
+
+
+def test_pool_takes_the_largest_files_first(tmp_path, monkeypatch):
+    """A large photo handed out last would keep one worker busy alone at the end."""
+    from PIL import Image
+
+    from fastkm import batch
+
+    rng = np.random.default_rng(0)
+    sizes = {"a.png": 8, "b.png": 64, "c.png": 16, "d.png": 32}
+    paths = []
+    for name, side in sizes.items():
+        Image.fromarray(rng.integers(0, 256, (side, side, 3), dtype=np.uint8)).save(
+            tmp_path / name)
+        paths.append(tmp_path / name)
+    seen = []
+    monkeypatch.setattr(batch, "_run_pool",
+                        lambda jobs, todo, args, *rest, **kw: seen.extend(a[0].name for a in args))
+    compress_many(paths, tmp_path / "out", 4, jobs=2)
+    assert seen == ["b.png", "d.png", "c.png", "a.png"]
