@@ -94,18 +94,19 @@ def _run(fn, *args):
         return fn(*args)
 
 
-def _block_step(X, w, state, centers, half_sep, moved, largest):
+def _block_step(X, w, state, centers, half_sep, moved, largest, rescan=False):
     """One Lloyd assignment of a block; returns its new state ``(labels, upper, seconds,
     lower, sums, weights, members, w, own)``: labels, the bounds of
     ``kernels.bounded_pass``, the block's per-cluster sums, weights and member counts, its
     sample weights and its own largest coordinate magnitude. The first (``state`` None)
-    checks the block's data and scans every centre (``scan.scan_pass``); later ones keep
-    the bounds of the state before, on the worker that holds it, and rescan only the points
-    whose bounds fail (``scan.bounded_scan_pass``), as the in-memory fit does, with the
-    margin and float32 error of ``largest``, the largest coordinate of all the blocks (the
-    bounds carry the moves of every centre, so a block's own scale would be too small a
-    margin beside far larger ones). The arrays of ``state`` are reused: each state is read
-    by the next step of its block only."""
+    checks the block's data and scans every centre (``scan.scan_pass``), as does a
+    ``rescan`` (after an empty cluster was re-seeded: the sums are counted again); the
+    others keep the bounds of the state before, on the worker that holds it, and rescan
+    only the points whose bounds fail (``scan.bounded_scan_pass``), as the in-memory fit
+    does, with the margin and float32 error of ``largest``, the largest coordinate of all
+    the blocks (the bounds carry the moves of every centre, so a block's own scale would be
+    too small a margin beside far larger ones). The arrays of ``state`` are reused: each
+    state is read by the next step of its block only."""
     from . import scan
     from .kmeans import _bound_margin
 
@@ -114,21 +115,43 @@ def _block_step(X, w, state, centers, half_sep, moved, largest):
         # Kept in the state: Dask's ones are a broadcast view, which a kernel cannot take,
         # and a copy each iteration cost ~1.5 ms a block of 500k points.
         w = np.ascontiguousarray(w, dtype=np.float64)
-        own = _checked_largest(X, w)
+        # The block's own largest coordinate bounds the float32 error of its first scan.
+        own = largest = _checked_largest(X, w)
         n = X.shape[0]
         labels, upper = np.empty(n, dtype=np.int32), np.empty(n)
         seconds, lower = np.empty(n, dtype=np.int32), np.empty((n, 2))
-        # The block's own largest coordinate bounds the float32 error of its points.
-        sums, weights, members, _ = scan.scan_pass(
-            X, w, centers, labels, upper, seconds, lower, moved, False,
-            *scan.float32_error(own, centers))
     else:
         labels, upper, seconds, lower, sums, weights, members, w, own = state
+    if state is None or rescan:
+        sums, weights, members, _ = scan.scan_pass(
+            X, w, centers, labels, upper, seconds, lower, moved, False,
+            *scan.float32_error(largest, centers))
+    else:
         d_sums, d_weights, d_members, _, _ = scan.bounded_scan_pass(
             X, w, centers, half_sep, labels, upper, seconds, lower, moved,
             _bound_margin(X, largest), *scan.float32_error(largest, centers))
         sums, weights, members = sums + d_sums, weights + d_weights, members + d_members
     return labels, upper, seconds, lower, sums, weights, members, w, own
+
+
+def _block_far(X, state, centers, take, start):
+    """The block's ``take`` points farthest from their own centre, among those of positive
+    weight, farthest first and by index among equals: ``(scores, global indices, rows,
+    weights, labels, number of points of positive weight)``."""
+    from . import kernels
+
+    X = np.ascontiguousarray(X, dtype=np.float64)
+    labels, w = state[0], state[7]
+    dist2 = np.empty(X.shape[0])
+    kernels.distances_to_labelled(X, centers, labels, dist2)
+    score = np.where(w > 0, dist2, -1.0)
+    top = np.lexsort((np.arange(len(score)), -score))[:take]
+    return score[top], start + top, X[top], w[top], labels[top], int(np.count_nonzero(w > 0))
+
+
+def group_far(xs, state, centers, take, starts):
+    return [_run(_block_far, x, st, centers, take, start)
+            for x, st, start in zip(xs, state[0], starts)]
 
 
 def _checked_largest(X, w):
@@ -152,19 +175,22 @@ def group_step(xs, ws, state, control, tol, groups, final, *parts):
     ``control`` (see :func:`_update`). Given the ``parts`` of every group from the step
     before, the control is first updated here, from the one in ``state``: each group makes
     the same update, so that an iteration waits on one hop between workers, not two. Once
-    converged, the same block states, unless ``final``. ``state`` is None at first."""
+    converged or while an empty cluster waits to be re-seeded (see :func:`_update`), the same
+    block states, unless ``final``. ``state`` is None at first."""
     from . import kernels
 
     if parts:
         control = _update(state[1], tol, groups, *parts)
     blocks = None if state is None else state[0]
-    centers, moved, done, _, largest = control
-    if done and not final and blocks is not None:
+    centers, moved, done, _, largest, pending = control
+    # Converged, or waiting for the client to re-seed an empty cluster: nothing to do.
+    if (done or isinstance(pending, tuple)) and not final and blocks is not None:
         return blocks, control
     half_sep = kernels.separations(centers)[1]
     if blocks is None:
         blocks = [None] * len(xs)
-    return [_run(_block_step, x, v, st, centers, half_sep, moved, largest)
+    rescan = pending == "rescan"
+    return [_run(_block_step, x, v, st, centers, half_sep, moved, largest, rescan)
             for x, v, st in zip(xs, ws, blocks)], control
 
 
@@ -202,15 +228,18 @@ def _groups(X, n_blocks):
 
 
 def _update(control, tol, groups, *group_parts):
-    """Lloyd's centre update: ``control`` is ``(centres, moved, done, n_iter, largest)``;
-    the blocks' parts (sums, weights, members, largest coordinate; a list per group of
-    ``groups``) are added in block order, so the result depends neither on the grouping nor
-    on which worker finished first. Once ``done`` (the squared shift at most ``tol``), the
-    same control."""
+    """Lloyd's centre update: ``control`` is ``(centres, moved, done, n_iter, largest,
+    pending)``; the blocks' parts (sums, weights, members, largest coordinate; a list per
+    group of ``groups``) are added in block order, so the result depends neither on the
+    grouping nor on which worker finished first. When a cluster is left empty, the update
+    waits: ``pending`` becomes ``("relocate", sums, weights)`` and the centres stay those
+    of the assignment, for the client to re-seed it (:func:`_relocate`); after that,
+    ``pending`` is "rescan" for one step. Once ``done`` (the squared shift at most
+    ``tol``) or waiting, the same control."""
     from . import kernels
 
-    centers, moved, done, n_iter, largest = control
-    if done:
+    centers, moved, done, n_iter, largest, pending = control
+    if done or isinstance(pending, tuple):
         return control
     by_block = {}
     for blocks, parts in zip(groups, group_parts):
@@ -226,15 +255,46 @@ def _update(control, tol, groups, *group_parts):
     if n_iter == 0 and not weights.sum() > 0:
         raise ValueError("sample_weight must not be all zero")
     if kernels.clear_empty(sums, weights, members):
-        # An empty cluster keeps its centre (the in-memory fit re-seeds it with a far
-        # point; not done on Dask yet).
-        still = weights == 0
-        sums[still] = centers[still]
-        weights[still] = 1.0
+        return centers, moved, False, n_iter, largest, ("relocate", sums, weights)
+    return _moved(sums, weights, centers, moved, tol, n_iter, largest, None)
+
+
+def _moved(sums, weights, centers, moved, tol, n_iter, largest, pending):
+    from . import kernels
+
     moved = moved.copy()
     new, shift = kernels.moved_centers(sums, weights, centers, moved, 1.0, np.zeros((0, 0)),
                                        tol)
-    return new, moved, float((shift ** 2).sum()) <= tol, n_iter + 1, largest
+    return new, moved, float((shift ** 2).sum()) <= tol, n_iter + 1, largest, pending
+
+
+def _relocate(control, tol, xg, states, groups, starts):
+    """Re-seed each empty cluster as the in-memory fit does (``kmeans._relocate_empty``):
+    with one of the points farthest from their own centre, taken out of its old cluster's
+    sums (its label stays until the next assignment, which counts every point again)."""
+    import dask
+
+    centers, moved, _, n_iter, largest, (_, sums, weights) = control
+    empty = np.flatnonzero(weights == 0)
+    far = dask.delayed(group_far, pure=True)
+    parts = [p for group in dask.compute(*[
+        far(x, s, centers, len(empty), [starts[i] for i in g])
+        for x, s, g in zip(xg, states, groups)]) for p in group]
+    score, index, rows, w, labels = (np.concatenate([p[j] for p in parts])
+                                     for j in range(5))
+    take = min(empty.size, sum(p[5] for p in parts))
+    order = np.lexsort((index, -score))[:take]
+    for k, j in zip(empty[:take], order):
+        x = rows[j]
+        sums[labels[j]] -= w[j] * x
+        weights[labels[j]] -= w[j]
+        sums[k] = w[j] * x
+        weights[k] = w[j]
+    # Any cluster still empty (all weight already used) keeps its centre.
+    still = weights == 0
+    sums[still] = centers[still]
+    weights[still] = 1.0
+    return _moved(sums, weights, centers, moved, tol, n_iter, largest, "rescan")
 
 
 def _labels_of(state, j):
@@ -331,9 +391,10 @@ def fit(km, X, sample_weight=None):
     xg = [[xb[i] for i in g] for g in groups]
     wg = [[wb[i] for i in g] for g in groups]
     states = [None] * len(groups)
-    # (centres, moved, done, n_iter, largest): see _update; moved as in
+    starts = np.cumsum([0, *X.chunks[0]])[:-1].tolist()
+    # (centres, moved, done, n_iter, largest, pending): see _update; moved as in
     # kernels.bounded_pass; largest is known after the first scan.
-    control = (centers, np.zeros(n_clusters + 1), False, 0, 0.0)
+    control = (centers, np.zeros(n_clusters + 1), False, 0, 0.0, None)
     max_iter = int(km.max_iter)
     while not control[2] and control[3] < max_iter:
         # Up to ITERATIONS_PER_GRAPH iterations in one graph, the centre updates made by the
@@ -350,7 +411,9 @@ def fit(km, X, sample_weight=None):
         used, *parts = dask.compute(dask.delayed(_control_of)(states[0]),
                                     *[totals(s) for s in states])
         control = _update(used, tol, groups, *parts)
-    centers, _, _, n_iter, _ = control
+        if isinstance(control[5], tuple):
+            control = _relocate(control, tol, xg, states, groups, starts)
+    centers, _, _, n_iter, _, _ = control
     states = list(dask.persist(*[step(x, v, s, control, tol, groups, True)
                                  for x, v, s in zip(xg, wg, states)]))
     by_block = {}

@@ -129,3 +129,18 @@ def test_float32_data_gives_float32_centres_as_in_memory(client):
     assert got.cluster_centers_.dtype == want.cluster_centers_.dtype == np.float32
     np.testing.assert_array_equal(got.labels_.compute(), want.labels_)
     np.testing.assert_allclose(got.cluster_centers_, want.cluster_centers_, rtol=1e-6)
+
+
+@pytest.mark.parametrize("chunks", [1000, 700])
+def test_empty_clusters_are_reseeded_as_in_memory(client, chunks):
+    """Two starting centres far from every point get no member: both fits re-seed them with
+    the points farthest from their centres, then count every point again."""
+    X = blobs(4000, 3, 4, seed=7)
+    start = np.concatenate([X[:4], [[1e3, 1e3, 1e3], [-1e3, 0.0, 0.0]]])
+    got = fastkm.KMeans(6, init=start, tol=0).fit(da.from_array(X, chunks=(chunks, 3)))
+    want = fastkm.KMeans(6, init=start, tol=0).fit(X)
+    assert len(np.unique(want.labels_)) == 6  # the far centres were re-seeded
+    np.testing.assert_array_equal(got.labels_.compute(), want.labels_)
+    np.testing.assert_allclose(got.cluster_centers_, want.cluster_centers_, rtol=1e-10)
+    assert got.n_iter_ == want.n_iter_
+    assert got.inertia_ == pytest.approx(want.inertia_, rel=1e-10)
