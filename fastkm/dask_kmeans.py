@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import os
 import threading
+import warnings
 
 import numpy as np
 
@@ -96,9 +97,9 @@ def _run(fn, *args):
 
 def _block_step(X, w, state, centers, half_sep, moved, largest, rescan=False):
     """One Lloyd assignment of a block; returns its new state ``(labels, upper, seconds,
-    lower, sums, weights, members, w, own)``: labels, the bounds of
+    lower, sums, weights, members, w, own, changed)``: labels, the bounds of
     ``kernels.bounded_pass``, the block's per-cluster sums, weights and member counts, its
-    sample weights and its own largest coordinate magnitude. The first (``state`` None)
+    sample weights, its own largest coordinate magnitude and how many labels changed. The first (``state`` None)
     checks the block's data and scans every centre (``scan.scan_pass``), as does a
     ``rescan`` (after an empty cluster was re-seeded: the sums are counted again); the
     others keep the bounds of the state before, on the worker that holds it, and rescan
@@ -121,17 +122,17 @@ def _block_step(X, w, state, centers, half_sep, moved, largest, rescan=False):
         labels, upper = np.empty(n, dtype=np.int32), np.empty(n)
         seconds, lower = np.empty(n, dtype=np.int32), np.empty((n, 2))
     else:
-        labels, upper, seconds, lower, sums, weights, members, w, own = state
+        labels, upper, seconds, lower, sums, weights, members, w, own, _ = state
     if state is None or rescan:
-        sums, weights, members, _ = scan.scan_pass(
+        sums, weights, members, changed = scan.scan_pass(
             X, w, centers, labels, upper, seconds, lower, moved, False,
             *scan.float32_error(largest, centers))
     else:
-        d_sums, d_weights, d_members, _, _ = scan.bounded_scan_pass(
+        d_sums, d_weights, d_members, changed, _ = scan.bounded_scan_pass(
             X, w, centers, half_sep, labels, upper, seconds, lower, moved,
             _bound_margin(X, largest), *scan.float32_error(largest, centers))
         sums, weights, members = sums + d_sums, weights + d_weights, members + d_members
-    return labels, upper, seconds, lower, sums, weights, members, w, own
+    return labels, upper, seconds, lower, sums, weights, members, w, own, int(changed)
 
 
 def _block_far(X, state, centers, take, start):
@@ -139,13 +140,14 @@ def _block_far(X, state, centers, take, start):
     weight, farthest first and by index among equals: ``(scores, global indices, rows,
     weights, labels, number of points of positive weight)``."""
     from . import kernels
+    from .kmeans import farthest
 
     X = np.ascontiguousarray(X, dtype=np.float64)
     labels, w = state[0], state[7]
     dist2 = np.empty(X.shape[0])
     kernels.distances_to_labelled(X, centers, labels, dist2)
     score = np.where(w > 0, dist2, -1.0)
-    top = np.lexsort((np.arange(len(score)), -score))[:take]
+    top = farthest(score, take)
     return score[top], start + top, X[top], w[top], labels[top], int(np.count_nonzero(w > 0))
 
 
@@ -247,25 +249,32 @@ def _update(control, tol, groups, *group_parts):
     sums = np.zeros(centers.shape)
     weights = np.zeros(len(centers))
     members = np.zeros(len(centers), dtype=np.int64)
-    for s, v, m, own in (by_block[i] for i in sorted(by_block)):
+    changed = 0
+    for s, v, m, own, c in (by_block[i] for i in sorted(by_block)):
         sums += s
         weights += v
         members += m
         largest = max(largest, own)
+        changed += c
     if n_iter == 0 and not weights.sum() > 0:
         raise ValueError("sample_weight must not be all zero")
     if kernels.clear_empty(sums, weights, members):
-        return centers, moved, False, n_iter, largest, ("relocate", sums, weights)
-    return _moved(sums, weights, centers, moved, tol, n_iter, largest, None)
+        return centers, moved, False, n_iter, largest, ("relocate", sums, weights, changed)
+    return _moved(sums, weights, centers, moved, tol, n_iter, largest, None, changed)
 
 
-def _moved(sums, weights, centers, moved, tol, n_iter, largest, pending):
+def _moved(sums, weights, centers, moved, tol, n_iter, largest, pending, changed):
+    """The centres moved to the means, and the end test of ``kmeans.lloyd``: "strict" when
+    no label changed (after the first iteration; the labels are then final and no last
+    assignment is made, even after an empty cluster was re-seeded, as scikit-learn), True
+    when the squared shift is at most ``tol``."""
     from . import kernels
 
     moved = moved.copy()
     new, shift = kernels.moved_centers(sums, weights, centers, moved, 1.0, np.zeros((0, 0)),
                                        tol)
-    return new, moved, float((shift ** 2).sum()) <= tol, n_iter + 1, largest, pending
+    done = "strict" if n_iter > 0 and changed == 0 else float((shift ** 2).sum()) <= tol
+    return new, moved, done, n_iter + 1, largest, pending
 
 
 def _relocate(control, tol, xg, states, groups, starts):
@@ -274,7 +283,7 @@ def _relocate(control, tol, xg, states, groups, starts):
     sums (its label stays until the next assignment, which counts every point again)."""
     import dask
 
-    centers, moved, _, n_iter, largest, (_, sums, weights) = control
+    centers, moved, _, n_iter, largest, (_, sums, weights, changed) = control
     empty = np.flatnonzero(weights == 0)
     far = dask.delayed(group_far, pure=True)
     parts = [p for group in dask.compute(*[
@@ -294,7 +303,7 @@ def _relocate(control, tol, xg, states, groups, starts):
     still = weights == 0
     sums[still] = centers[still]
     weights[still] = 1.0
-    return _moved(sums, weights, centers, moved, tol, n_iter, largest, "rescan")
+    return _moved(sums, weights, centers, moved, tol, n_iter, largest, "rescan", changed)
 
 
 def _labels_of(state, j):
@@ -303,7 +312,7 @@ def _labels_of(state, j):
 
 def _totals(state):
     """The sums, weights and member counts of a group's block states: all that travels."""
-    return [(st[4], st[5], st[6], st[8]) for st in state[0]]
+    return [(st[4], st[5], st[6], st[8], st[9]) for st in state[0]]
 
 
 def _block_inertia(X, w, state, centers):
@@ -413,15 +422,24 @@ def fit(km, X, sample_weight=None):
         control = _update(used, tol, groups, *parts)
         if isinstance(control[5], tuple):
             control = _relocate(control, tol, xg, states, groups, starts)
-    centers, _, _, n_iter, _, _ = control
-    states = list(dask.persist(*[step(x, v, s, control, tol, groups, True)
-                                 for x, v, s in zip(xg, wg, states)]))
+    centers, _, done, n_iter, _, _ = control
+    if done != "strict":  # else the labels of the last assignment stand, as in memory
+        states = list(dask.persist(*[step(x, v, s, control, tol, groups, True)
+                                     for x, v, s in zip(xg, wg, states)]))
+    # One round trip for the inertia and the clusters' weights.
+    inertias, parts = dask.compute(
+        [dask.delayed(group_inertia, pure=True)(x, v, s, centers)
+         for x, v, s in zip(xg, wg, states)],
+        [totals(s) for s in states])
     by_block = {}
-    for g, part in zip(groups, dask.compute(*[
-            dask.delayed(group_inertia, pure=True)(x, v, s, centers)
-            for x, v, s in zip(xg, wg, states)])):
+    for g, part in zip(groups, inertias):
         by_block.update(zip(g, part))
     inertia = sum(by_block[i] for i in range(len(xb)))  # in block order, as the sums
+    n_found = int(np.count_nonzero(sum(v for group in parts for _, v, _, _, _ in group) > 0))
+    if n_found < n_clusters:
+        warnings.warn(f"Number of distinct clusters ({n_found}) found smaller than "
+                      f"n_clusters ({n_clusters}). Possibly due to duplicate points in X.",
+                      RuntimeWarning, stacklevel=3)
     # The labels of the final centres, already on the workers: kept, the bounds dropped.
     label_of = dask.delayed(_labels_of, pure=True)
     blocks = {}

@@ -347,6 +347,19 @@ def lloyd(X, w, centers, *, max_iter, tol, method="hamerly", guess=None, margin=
     return centers, labels, kernels.inertia(X, w, centers, labels), it + 1
 
 
+def farthest(score, take):
+    """Indices of the ``take`` largest of ``score``, largest first and the lowest index
+    first among equals (a rule the Dask fit can follow block by block), in O(N)."""
+    take = min(take, len(score))
+    if take <= 0:
+        return np.empty(0, dtype=np.intp)
+    threshold = score[np.argpartition(-score, take - 1)[take - 1]]
+    above = np.flatnonzero(score > threshold)
+    tied = np.flatnonzero(score == threshold)[:take - len(above)]
+    far = np.concatenate([above, tied])
+    return far[np.lexsort((far, -score[far]))]
+
+
 def _relocate_empty(X, w, centers, labels, sums, weights, dist2):
     """Re-seed each empty cluster with one of the points farthest from their own centre.
 
@@ -357,8 +370,7 @@ def _relocate_empty(X, w, centers, labels, sums, weights, dist2):
     kernels.distances_to_labelled(X, centers, labels, dist2)
     score = np.where(w > 0, dist2, -1.0)
     take = min(empty.size, int(np.count_nonzero(w > 0)))
-    far = np.argpartition(-score, take - 1)[:take]
-    far = far[np.argsort(-score[far], kind="stable")]
+    far = farthest(score, take)
     for k, i in zip(empty[:take], far):
         old = labels[i]
         x = X[i].astype(np.float64)

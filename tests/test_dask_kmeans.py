@@ -144,3 +144,30 @@ def test_empty_clusters_are_reseeded_as_in_memory(client, chunks):
     np.testing.assert_allclose(got.cluster_centers_, want.cluster_centers_, rtol=1e-10)
     assert got.n_iter_ == want.n_iter_
     assert got.inertia_ == pytest.approx(want.inertia_, rel=1e-10)
+
+
+@pytest.mark.parametrize(("X", "start"), [
+    # Four points tie as the farthest: both fits take the lowest indices first.
+    ([[1.0], [2.0], [1.0], [1.0], [1.0], [0.0], [0.0], [2.0]], [[1.0], [10.0], [11.0]]),
+    # No label changes in the iteration that re-seeds: both stop there (strict convergence,
+    # as scikit-learn), without a last assignment.
+    ([[1.0], [2.0], [1.0], [2.0], [2.0], [2.0], [1.0]], [[1.0], [10.0], [11.0], [12.0]]),
+])
+@pytest.mark.parametrize("chunks", [2, 8])
+@pytest.mark.filterwarnings("ignore:Number of distinct clusters")  # 2-3 distinct points
+def test_reseeding_ties_and_strict_stop_as_in_memory(client, X, start, chunks):
+    X, start = np.array(X), np.array(start)
+    got = fastkm.KMeans(len(start), init=start, tol=0).fit(da.from_array(X, chunks=(chunks, 1)))
+    want = fastkm.KMeans(len(start), init=start, tol=0).fit(X)
+    assert got.n_iter_ == want.n_iter_
+    np.testing.assert_array_equal(got.labels_.compute(), want.labels_)
+    np.testing.assert_allclose(got.cluster_centers_, want.cluster_centers_, rtol=1e-12)
+
+
+def test_too_few_distinct_points_warns_as_in_memory(client):
+    X = np.repeat([[0.0, 0.0], [5.0, 5.0]], 10, axis=0)
+    start = np.array([[0.0, 0.0], [5.0, 5.0], [9.0, 9.0]])
+    with pytest.warns(RuntimeWarning, match=r"distinct clusters \(2\) found smaller"):
+        fastkm.KMeans(3, init=start).fit(X)
+    with pytest.warns(RuntimeWarning, match=r"distinct clusters \(2\) found smaller"):
+        fastkm.KMeans(3, init=start).fit(da.from_array(X, chunks=(7, 2)))

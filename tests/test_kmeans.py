@@ -402,3 +402,15 @@ print(sorted(m for m in ("sklearn", "scipy", "pandas") if sys.modules.get(m) is 
     assert out.returncode == 0, out.stderr
     assert out.stdout.split("\n") == ["KMeans(n_clusters=4, random_state=0) 0.0", "4",
                                       "NotFittedError", "[]", ""]
+
+
+@given(st.lists(st.integers(0, 5), min_size=0, max_size=40), st.integers(0, 45))
+@settings(max_examples=200, deadline=None)
+def test_farthest_is_largest_first_lowest_index_among_equals(values, take):
+    """kmeans.farthest (re-seeding empty clusters, in memory and block by block on Dask)
+    against a full sort by (score descending, index)."""
+    from fastkm.kmeans import farthest
+
+    score = np.array(values, dtype=np.float64)
+    want = np.lexsort((np.arange(len(score)), -score))[:take]
+    np.testing.assert_array_equal(farthest(score, take), want)
