@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import os
 import threading
-import warnings
 
 import numpy as np
 
@@ -139,14 +138,11 @@ def _block_far(X, state, centers, take, start):
     """The block's ``take`` points farthest from their own centre, among those of positive
     weight, farthest first and by index among equals: ``(scores, global indices, rows,
     weights, labels, number of points of positive weight)``."""
-    from . import kernels
-    from .kmeans import farthest
+    from .kmeans import far_scores, farthest
 
     X = np.ascontiguousarray(X, dtype=np.float64)
     labels, w = state[0], state[7]
-    dist2 = np.empty(X.shape[0])
-    kernels.distances_to_labelled(X, centers, labels, dist2)
-    score = np.where(w > 0, dist2, -1.0)
+    score = far_scores(X, w, centers, labels, np.empty(X.shape[0]))
     top = farthest(score, take)
     return score[top], start + top, X[top], w[top], labels[top], int(np.count_nonzero(w > 0))
 
@@ -283,6 +279,8 @@ def _relocate(control, tol, xg, states, groups, starts):
     sums (its label stays until the next assignment, which counts every point again)."""
     import dask
 
+    from .kmeans import reseed
+
     centers, moved, _, n_iter, largest, (_, sums, weights, changed) = control
     empty = np.flatnonzero(weights == 0)
     far = dask.delayed(group_far, pure=True)
@@ -293,16 +291,7 @@ def _relocate(control, tol, xg, states, groups, starts):
                                      for j in range(5))
     take = min(empty.size, sum(p[5] for p in parts))
     order = np.lexsort((index, -score))[:take]
-    for k, j in zip(empty[:take], order):
-        x = rows[j]
-        sums[labels[j]] -= w[j] * x
-        weights[labels[j]] -= w[j]
-        sums[k] = w[j] * x
-        weights[k] = w[j]
-    # Any cluster still empty (all weight already used) keeps its centre.
-    still = weights == 0
-    sums[still] = centers[still]
-    weights[still] = 1.0
+    reseed(sums, weights, centers, empty[:take], rows[order], w[order], labels[order])
     return _moved(sums, weights, centers, moved, tol, n_iter, largest, "rescan", changed)
 
 
@@ -361,7 +350,7 @@ def fit(km, X, sample_weight=None):
     """Fit ``km`` (a ``fastkm.KMeans``) on the Dask array ``X``; see the module's doc."""
     import dask
 
-    from .kmeans import _as_rng, _check_data
+    from .kmeans import _as_rng, _check_data, warn_if_few_clusters
 
     da = _da()
 
@@ -436,10 +425,7 @@ def fit(km, X, sample_weight=None):
         by_block.update(zip(g, part))
     inertia = sum(by_block[i] for i in range(len(xb)))  # in block order, as the sums
     n_found = int(np.count_nonzero(sum(v for group in parts for _, v, _, _, _ in group) > 0))
-    if n_found < n_clusters:
-        warnings.warn(f"Number of distinct clusters ({n_found}) found smaller than "
-                      f"n_clusters ({n_clusters}). Possibly due to duplicate points in X.",
-                      RuntimeWarning, stacklevel=3)
+    warn_if_few_clusters(n_found, n_clusters, stacklevel=3)
     # The labels of the final centres, already on the workers: kept, the bounds dropped.
     label_of = dask.delayed(_labels_of, pure=True)
     blocks = {}

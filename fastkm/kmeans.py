@@ -367,21 +367,39 @@ def _relocate_empty(X, w, centers, labels, sums, weights, dist2):
     its old cluster's sum and becomes the new cluster's only member.
     """
     empty = np.flatnonzero(weights == 0)
-    kernels.distances_to_labelled(X, centers, labels, dist2)
-    score = np.where(w > 0, dist2, -1.0)
     take = min(empty.size, int(np.count_nonzero(w > 0)))
-    far = farthest(score, take)
-    for k, i in zip(empty[:take], far):
-        old = labels[i]
-        x = X[i].astype(np.float64)
-        sums[old] -= w[i] * x
-        weights[old] -= w[i]
-        sums[k] = w[i] * x
-        weights[k] = w[i]
-    # Any cluster still empty (all weight already used) keeps its centre.
+    far = farthest(far_scores(X, w, centers, labels, dist2), take)
+    reseed(sums, weights, centers, empty[:take], X[far], w[far], labels[far])
+
+
+def far_scores(X, w, centers, labels, dist2):
+    """What re-seeding ranks (:func:`farthest`): each point's squared distance to its own
+    centre (into ``dist2``), -1 where its weight is 0."""
+    kernels.distances_to_labelled(X, centers, labels, dist2)
+    return np.where(w > 0, dist2, -1.0)
+
+
+def reseed(sums, weights, centers, empty, rows, w, labels):
+    """Move each chosen point (``rows``, weights ``w``, old ``labels``, in re-seeding order)
+    out of its old cluster's sums into the next cluster of ``empty``; any cluster still
+    empty (all weight already used) keeps its centre."""
+    for k, x, wi, old in zip(empty, rows, w, labels):
+        x = x.astype(np.float64)
+        sums[old] -= wi * x
+        weights[old] -= wi
+        sums[k] = wi * x
+        weights[k] = wi
     still = weights == 0
     sums[still] = centers[still]
     weights[still] = 1.0
+
+
+def warn_if_few_clusters(n_found, n_clusters, stacklevel):
+    """scikit-learn's warning when fewer clusters than asked have members."""
+    if n_found < n_clusters:
+        warnings.warn(f"Number of distinct clusters ({n_found}) found smaller than "
+                      f"n_clusters ({n_clusters}). Possibly due to duplicate points in X.",
+                      RuntimeWarning, stacklevel=stacklevel + 1)
 
 
 class KMeans(EstimatorProtocol):
@@ -562,10 +580,7 @@ class KMeans(EstimatorProtocol):
                 best = run
         centers, labels, inertia, n_iter = best
         n_found = int(np.count_nonzero(np.bincount(labels, weights=w, minlength=self.n_clusters) > 0))
-        if n_found < self.n_clusters:
-            warnings.warn(f"Number of distinct clusters ({n_found}) found smaller than "
-                          f"n_clusters ({self.n_clusters}). Possibly due to duplicate points in X.",
-                          RuntimeWarning, stacklevel=3)
+        warn_if_few_clusters(n_found, self.n_clusters, stacklevel=3)
         self.cluster_centers_ = centers.astype(X.dtype, copy=False)
         self.labels_ = labels
         self.inertia_ = float(inertia)
