@@ -18,6 +18,14 @@ launch parallel kernels together: each task asks for a thread-safe layer (OpenMP
 before the first kernel runs in its process, and where neither exists runs the kernels of
 its process one at a time.
 
+A lost worker: Dask recomputes what it held by replaying the steps, but the steps update
+their states' arrays in place, so a replay could read arrays a later step had changed. Each
+state carries its generation and the arrays theirs (``_fresh``): a mismatch raises
+``LostStateError``, and ``fit`` counts every block afresh from the last centres the client
+holds, as after a re-seeding. The fit's result is then that of the same centres, counted
+again (equal to the in-memory fit up to the rounding of the sums). ``labels_`` still refers
+to the final states: a worker lost after the fit makes computing it raise that error.
+
 Seeding: k-means|| (``kmeans_parallel``), then k-means++ on its weighted candidates.
 """
 
@@ -33,8 +41,25 @@ INSTALL = "Dask KMeans needs Dask: pip install 'fastkm[dask]'"
 #: (25 ms on the 2-core benchmark machine even for trivial tasks); iterations after
 #: convergence are tasks that return at once.
 ITERATIONS_PER_GRAPH = 10
+#: Fresh starts after lost workers before a fit gives up.
+MAX_RESTARTS = 3
 _LOCK = threading.Lock()
 _CONCURRENT = None
+
+
+class LostStateError(RuntimeError):
+    """A block state was read after a later step had changed its arrays: Dask recomputed
+    it after a worker was lost (see the module's doc)."""
+
+
+def _fresh(state):
+    """A block state, checked to be the current one of its arrays: ``state[10]`` is its
+    generation, ``state[11][0]`` that of the arrays it shares with the states before and
+    after it (-1 while a step is changing them)."""
+    if state[11][0] != state[10]:
+        raise LostStateError("a Dask worker was lost and a KMeans block state recomputed "
+                             "from arrays a later step had changed; fit again")
+    return state
 
 
 def is_dask_array(X) -> bool:
@@ -96,9 +121,10 @@ def _run(fn, *args):
 
 def _block_step(X, w, state, centers, half_sep, moved, largest, rescan=False):
     """One Lloyd assignment of a block; returns its new state ``(labels, upper, seconds,
-    lower, sums, weights, members, w, own, changed)``: labels, the bounds of
-    ``kernels.bounded_pass``, the block's per-cluster sums, weights and member counts, its
-    sample weights, its own largest coordinate magnitude and how many labels changed. The first (``state`` None)
+    lower, sums, weights, members, w, own, changed, generation, arrays' generation)``:
+    labels, the bounds of ``kernels.bounded_pass``, the block's per-cluster sums, weights
+    and member counts, its sample weights, its own largest coordinate magnitude, how many
+    labels changed, and the generations ``_fresh`` checks. The first (``state`` None)
     checks the block's data and scans every centre (``scan.scan_pass``), as does a
     ``rescan`` (after an empty cluster was re-seeded: the sums are counted again); the
     others keep the bounds of the state before, on the worker that holds it, and rescan
@@ -120,8 +146,11 @@ def _block_step(X, w, state, centers, half_sep, moved, largest, rescan=False):
         n = X.shape[0]
         labels, upper = np.empty(n, dtype=np.int32), np.empty(n)
         seconds, lower = np.empty(n, dtype=np.int32), np.empty((n, 2))
+        made, gen = 0, np.zeros(1, dtype=np.int64)
     else:
-        labels, upper, seconds, lower, sums, weights, members, w, own, _ = state
+        labels, upper, seconds, lower, sums, weights, members, w, own, _, made, gen = \
+            _fresh(state)
+    gen[0] = -1  # changing: a step that fails half-way leaves no state that passes _fresh
     if state is None or rescan:
         sums, weights, members, changed = scan.scan_pass(
             X, w, centers, labels, upper, seconds, lower, moved, False,
@@ -131,7 +160,9 @@ def _block_step(X, w, state, centers, half_sep, moved, largest, rescan=False):
             X, w, centers, half_sep, labels, upper, seconds, lower, moved,
             _bound_margin(X, largest), *scan.float32_error(largest, centers))
         sums, weights, members = sums + d_sums, weights + d_weights, members + d_members
-    return labels, upper, seconds, lower, sums, weights, members, w, own, int(changed)
+    gen[0] = made + 1
+    return (labels, upper, seconds, lower, sums, weights, members, w, own, int(changed),
+            made + 1, gen)
 
 
 def _block_far(X, state, centers, take, start):
@@ -141,7 +172,7 @@ def _block_far(X, state, centers, take, start):
     from .kmeans import far_scores, farthest
 
     X = np.ascontiguousarray(X, dtype=np.float64)
-    labels, w = state[0], state[7]
+    labels, w = _fresh(state)[0], state[7]
     score = far_scores(X, w, centers, labels, np.empty(X.shape[0]))
     top = farthest(score, take)
     return score[top], start + top, X[top], w[top], labels[top], int(np.count_nonzero(w > 0))
@@ -296,12 +327,12 @@ def _relocate(control, tol, xg, states, groups, starts):
 
 
 def _labels_of(state, j):
-    return state[0][j][0]
+    return _fresh(state[0][j])[0]
 
 
 def _totals(state):
     """The sums, weights and member counts of a group's block states: all that travels."""
-    return [(st[4], st[5], st[6], st[8], st[9]) for st in state[0]]
+    return [(st[4], st[5], st[6], st[8], st[9]) for st in map(_fresh, state[0])]
 
 
 def _block_inertia(X, w, state, centers):
@@ -309,7 +340,7 @@ def _block_inertia(X, w, state, centers):
 
     X = np.ascontiguousarray(X, dtype=np.float64)
     w = np.ascontiguousarray(w, dtype=np.float64)
-    return float(kernels.inertia(X, w, centers, state[0]))
+    return float(kernels.inertia(X, w, centers, _fresh(state)[0]))
 
 
 def group_inertia(xs, ws, state, centers):
@@ -385,41 +416,40 @@ def fit(km, X, sample_weight=None):
 
     step = dask.delayed(group_step, pure=False)
     totals = dask.delayed(_totals, pure=False)
-    groups = _groups(X, len(xb))
-    xg = [[xb[i] for i in g] for g in groups]
-    wg = [[wb[i] for i in g] for g in groups]
-    states = [None] * len(groups)
     starts = np.cumsum([0, *X.chunks[0]])[:-1].tolist()
     # (centres, moved, done, n_iter, largest, pending): see _update; moved as in
     # kernels.bounded_pass; largest is known after the first scan.
     control = (centers, np.zeros(n_clusters + 1), False, 0, 0.0, None)
     max_iter = int(km.max_iter)
-    while not control[2] and control[3] < max_iter:
-        # Up to ITERATIONS_PER_GRAPH iterations in one graph, the centre updates made by the
-        # steps themselves: one round trip to the client per graph, not per iteration. The
-        # groups' states stay on the workers (persisted); a step after convergence does
-        # nothing.
-        states = [step(x, v, s, control, tol, groups, False)
-                  for x, v, s in zip(xg, wg, states)]
-        for _ in range(min(ITERATIONS_PER_GRAPH, max_iter - control[3]) - 1):
-            parts = [totals(s) for s in states]
-            states = [step(x, v, s, None, tol, groups, False, *parts)
-                      for x, v, s in zip(xg, wg, states)]
-        states = list(dask.persist(*states))
-        used, *parts = dask.compute(dask.delayed(_control_of)(states[0]),
-                                    *[totals(s) for s in states])
-        control = _update(used, tol, groups, *parts)
-        if isinstance(control[5], tuple):
-            control = _relocate(control, tol, xg, states, groups, starts)
+    restarts = 0
+    last = [control]  # the control of the last graph that completed
+    while True:
+        control = last[0]
+        groups = _groups(X, len(xb))
+        xg = [[xb[i] for i in g] for g in groups]
+        wg = [[wb[i] for i in g] for g in groups]
+        states = [None] * len(groups)
+        try:
+            states, control = _iterate(step, totals, last, states, xg, wg, groups, starts,
+                                       tol, max_iter)
+            done = control[2]
+            if done != "strict" or states[0] is None:
+                # The labels of the final centres (in memory, those of the last assignment
+                # stand after a strict stop).
+                states = list(dask.persist(*[step(x, v, s, control, tol, groups, True)
+                                             for x, v, s in zip(xg, wg, states)]))
+            # One round trip for the inertia and the clusters' weights.
+            inertias, parts = dask.compute(
+                [dask.delayed(group_inertia, pure=True)(x, v, s, control[0])
+                 for x, v, s in zip(xg, wg, states)],
+                [totals(s) for s in states])
+            break
+        except LostStateError:
+            # A worker was lost: every block counted afresh from the last centres here.
+            restarts += 1
+            if restarts > MAX_RESTARTS:
+                raise
     centers, _, done, n_iter, _, _ = control
-    if done != "strict":  # else the labels of the last assignment stand, as in memory
-        states = list(dask.persist(*[step(x, v, s, control, tol, groups, True)
-                                     for x, v, s in zip(xg, wg, states)]))
-    # One round trip for the inertia and the clusters' weights.
-    inertias, parts = dask.compute(
-        [dask.delayed(group_inertia, pure=True)(x, v, s, centers)
-         for x, v, s in zip(xg, wg, states)],
-        [totals(s) for s in states])
     by_block = {}
     for g, part in zip(groups, inertias):
         by_block.update(zip(g, part))
@@ -441,6 +471,34 @@ def fit(km, X, sample_weight=None):
     km.n_iter_ = n_iter
     km.n_features_in_ = X.shape[1]
     return km
+
+
+def _iterate(step, totals, last, states, xg, wg, groups, starts, tol, max_iter):
+    """Lloyd's iterations from the control ``last[0]`` and the groups' ``states`` (None:
+    counted afresh) until done or ``max_iter``; returns the states and the control, which
+    is also kept in ``last[0]`` after each graph, for :func:`fit` to start again from."""
+    import dask
+
+    control = last[0]
+    while not control[2] and control[3] < max_iter:
+        # Up to ITERATIONS_PER_GRAPH iterations in one graph, the centre updates made by the
+        # steps themselves: one round trip to the client per graph, not per iteration. The
+        # groups' states stay on the workers (persisted); a step after convergence does
+        # nothing.
+        states = [step(x, v, s, control, tol, groups, False)
+                  for x, v, s in zip(xg, wg, states)]
+        for _ in range(min(ITERATIONS_PER_GRAPH, max_iter - control[3]) - 1):
+            parts = [totals(s) for s in states]
+            states = [step(x, v, s, None, tol, groups, False, *parts)
+                      for x, v, s in zip(xg, wg, states)]
+        states = list(dask.persist(*states))
+        used, *parts = dask.compute(dask.delayed(_control_of)(states[0]),
+                                    *[totals(s) for s in states])
+        control = _update(used, tol, groups, *parts)
+        if isinstance(control[5], tuple):
+            control = _relocate(control, tol, xg, states, groups, starts)
+        last[0] = control
+    return states, control
 
 
 def _block_sample(X, w, candidates, factor, seed):
