@@ -168,14 +168,14 @@ def _block_step(X, w, state, centers, half_sep, moved, largest, rescan=False):
 def _block_far(X, state, centers, take, start):
     """The block's ``take`` points farthest from their own centre, among those of positive
     weight, farthest first and by index among equals: ``(scores, global indices, rows,
-    weights, labels, number of points of positive weight)``."""
+    weights, labels, number of points that may be taken)`` (``kmeans.far_scores``)."""
     from .kmeans import far_scores, farthest
 
     X = np.ascontiguousarray(X, dtype=np.float64)
     labels, w = _fresh(state)[0], state[7]
     score = far_scores(X, w, centers, labels, np.empty(X.shape[0]))
     top = farthest(score, take)
-    return score[top], start + top, X[top], w[top], labels[top], int(np.count_nonzero(w > 0))
+    return score[top], start + top, X[top], w[top], labels[top], int(np.count_nonzero(score > 0))
 
 
 def group_far(xs, state, centers, take, starts):
@@ -261,7 +261,7 @@ def _update(control, tol, groups, *group_parts):
     pending)``; the blocks' parts (sums, weights, members, largest coordinate; a list per
     group of ``groups``) are added in block order, so the result depends neither on the
     grouping nor on which worker finished first. When a cluster is left empty, the update
-    waits: ``pending`` becomes ``("relocate", sums, weights)`` and the centres stay those
+    waits: ``pending`` becomes ``("relocate", sums, weights, members, changed)`` and the centres stay those
     of the assignment, for the client to re-seed it (:func:`_relocate`); after that,
     ``pending`` is "rescan" for one step. Once ``done`` (the squared shift at most
     ``tol``) or waiting, the same control."""
@@ -285,22 +285,28 @@ def _update(control, tol, groups, *group_parts):
         changed += c
     if n_iter == 0 and not weights.sum() > 0:
         raise ValueError("sample_weight must not be all zero")
+    if n_iter == 0 and not np.isfinite(weights.sum()):
+        raise ValueError("sample_weight sums to more than float64 holds; scale it down")
     if kernels.clear_empty(sums, weights, members):
-        return centers, moved, False, n_iter, largest, ("relocate", sums, weights, changed)
+        return (centers, moved, False, n_iter, largest,
+                ("relocate", sums, weights, members, changed))
     return _moved(sums, weights, centers, moved, tol, n_iter, largest, None, changed)
 
 
-def _moved(sums, weights, centers, moved, tol, n_iter, largest, pending, changed):
+def _moved(sums, weights, centers, moved, tol, n_iter, largest, pending, changed,
+           settled=False):
     """The centres moved to the means, and the end test of ``kmeans.lloyd``: "strict" when
     no label changed (after the first iteration; the labels are then final and no last
-    assignment is made, even after an empty cluster was re-seeded, as scikit-learn), True
-    when the squared shift is at most ``tol``."""
+    assignment is made, even after an empty cluster was re-seeded, as scikit-learn) or
+    ``settled`` (empty clusters and no point off its centre), True when the squared shift
+    is at most ``tol``."""
     from . import kernels
 
     moved = moved.copy()
     new, shift = kernels.moved_centers(sums, weights, centers, moved, 1.0, np.zeros((0, 0)),
                                        tol)
-    done = "strict" if n_iter > 0 and changed == 0 else float((shift ** 2).sum()) <= tol
+    strict = (n_iter > 0 and changed == 0) or settled
+    done = "strict" if strict else float((shift ** 2).sum()) <= tol
     return new, moved, done, n_iter + 1, largest, pending
 
 
@@ -312,8 +318,8 @@ def _relocate(control, tol, xg, states, groups, starts):
 
     from .kmeans import reseed
 
-    centers, moved, _, n_iter, largest, (_, sums, weights, changed) = control
-    empty = np.flatnonzero(weights == 0)
+    centers, moved, _, n_iter, largest, (_, sums, weights, members, changed) = control
+    empty = np.flatnonzero(members == 0)
     far = dask.delayed(group_far, pure=True)
     parts = [p for group in dask.compute(*[
         far(x, s, centers, len(empty), [starts[i] for i in g])
@@ -322,8 +328,11 @@ def _relocate(control, tol, xg, states, groups, starts):
                                      for j in range(5))
     take = min(empty.size, sum(p[5] for p in parts))
     order = np.lexsort((index, -score))[:take]
-    reseed(sums, weights, centers, empty[:take], rows[order], w[order], labels[order])
-    return _moved(sums, weights, centers, moved, tol, n_iter, largest, "rescan", changed)
+    reseed(sums, weights, members, centers, empty[:take], rows[order], w[order],
+           labels[order])
+    # None to take: every point is on its centre, and the fit ends as kmeans.lloyd's does.
+    return _moved(sums, weights, centers, moved, tol, n_iter, largest, "rescan",
+                  changed, settled=take == 0)
 
 
 def _labels_of(state, j):
@@ -404,15 +413,14 @@ def fit(km, X, sample_weight=None):
                          f"{X.shape[1]}), got {centers.shape}")
     xb, wb = X.to_delayed().ravel(), w.to_delayed().ravel()
 
-    # tol as in-memory: relative to the mean weighted variance of the features.
+    # tol as in memory: relative to the mean variance of the features, unweighted.
     tol = 0.0
     if km.tol > 0:
-        total_w, mean_x = dask.compute(w.sum(), (X * w[:, None]).sum(axis=0))
+        total_w, mean_x = dask.compute(w.sum(), X.mean(axis=0))
         if float(total_w) == 0:
             raise ValueError("sample_weight must not be all zero")
-        mean_x = mean_x / total_w
-        var = dask.compute((((X - mean_x) ** 2) * w[:, None]).sum())[0]
-        tol = float(km.tol) * float(var) / (float(total_w) * X.shape[1])
+        var = dask.compute(((X - mean_x) ** 2).sum())[0]
+        tol = float(km.tol) * float(var) / (X.shape[0] * X.shape[1])
 
     step = dask.delayed(group_step, pure=False)
     totals = dask.delayed(_totals, pure=False)
@@ -533,6 +541,9 @@ def kmeans_parallel(X, w, n_clusters, rng, rounds=5, oversampling=2.0):
 
     xb, wb = X.to_delayed().ravel(), w.to_delayed().ravel()
     block_w = np.array(dask.compute(*[dask.delayed(np.sum)(v) for v in wb]), dtype=np.float64)
+    if not np.isfinite(block_w.sum()):  # before the first step's own checks
+        raise ValueError("sample_weight contains NaN or infinity, or sums to more than "
+                         "float64 holds")
     u = rng.random() * block_w.sum()
     b = min(int(np.searchsorted(np.cumsum(block_w), u, side="right")), len(block_w) - 1)
     xs, ws = dask.compute(xb[b], wb[b])

@@ -57,8 +57,15 @@ def _check_weights(sample_weight, n):
     if sample_weight is None:
         return np.ones(n, dtype=np.float64)
     w = np.asarray(sample_weight)
+    if w.dtype.kind == "O":  # numbers in an object array or list, as scikit-learn takes
+        try:
+            w = w.astype(np.float64)
+        except (TypeError, ValueError):
+            raise ValueError("sample_weight must be numeric, got dtype object") from None
     if w.dtype.kind not in "biuf":
         raise ValueError(f"sample_weight must be numeric, got dtype {w.dtype}")
+    if w.ndim == 0:  # one weight for every point, as scikit-learn
+        w = np.full(n, w, dtype=np.float64)
     w = np.ascontiguousarray(w, dtype=np.float64)
     if w.shape != (n,):
         raise ValueError(f"sample_weight must have shape ({n},), got {w.shape}")
@@ -66,8 +73,12 @@ def _check_weights(sample_weight, n):
         raise ValueError("sample_weight contains NaN or infinity")
     if (w < 0).any():
         raise ValueError(f"sample_weight must be >= 0, got a minimum of {w.min()}")
-    if not w.sum() > 0:
+    with np.errstate(over="ignore"):
+        total = w.sum()
+    if not total > 0:
         raise ValueError("sample_weight must not be all zero")
+    if not np.isfinite(total):
+        raise ValueError("sample_weight sums to more than float64 holds; scale it down")
     return w
 
 
@@ -312,19 +323,22 @@ def lloyd(X, w, centers, *, max_iter, tol, method="hamerly", guess=None, margin=
             members = np.bincount(labels, weights=w > 0, minlength=n_clusters).astype(np.int64)
             changed = int(np.count_nonzero(old != labels))
         full = False
+        # Settled: clusters are empty and every point is on its centre (none to re-seed
+        # them with); nothing can change but rounding, so the run ends here.
+        settled = False
         if kernels.clear_empty(sums, weights, members):
-            _relocate_empty(X, w, centers, labels, sums, weights, dist2)
+            settled = not _relocate_empty(X, w, centers, labels, sums, weights, members, dist2)
             full = True
         if verbose:
             print(f"Iteration {it}, inertia {kernels.inertia(X, w, centers, labels)}.")
         relaxing = relax != 1.0
-        if relaxing and ((it > 0 and changed == 0) or it == max_iter - 1
+        if relaxing and ((it > 0 and changed == 0) or settled or it == max_iter - 1
                          or it == _RELAX_MAX_ITER):
             # The labels have settled, or this is the last update, or the last relaxed
             # one: the centres land on their means.
             relax = 1.0
         centers, shift = kernels.moved_centers(sums, weights, centers, moved, relax, last, tol)
-        if it > 0 and changed == 0 and not relaxing:
+        if (it > 0 and changed == 0 and not relaxing) or settled:
             strict = True
             break
         if float((shift ** 2).sum()) <= tol:
@@ -360,36 +374,52 @@ def farthest(score, take):
     return far[np.lexsort((far, -score[far]))]
 
 
-def _relocate_empty(X, w, centers, labels, sums, weights, dist2):
+def _relocate_empty(X, w, centers, labels, sums, weights, members, dist2):
     """Re-seed each empty cluster with one of the points farthest from their own centre.
 
     Works on the sums before they are divided, as scikit-learn does: the point moves out of
-    its old cluster's sum and becomes the new cluster's only member.
+    its old cluster's sum and becomes the new cluster's only member. Returns how many
+    clusters were re-seeded.
     """
-    empty = np.flatnonzero(weights == 0)
-    take = min(empty.size, int(np.count_nonzero(w > 0)))
-    far = farthest(far_scores(X, w, centers, labels, dist2), take)
-    reseed(sums, weights, centers, empty[:take], X[far], w[far], labels[far])
+    empty = np.flatnonzero(members == 0)
+    score = far_scores(X, w, centers, labels, dist2)
+    far = farthest(score, min(empty.size, int(np.count_nonzero(score > 0))))
+    reseed(sums, weights, members, centers, empty[:len(far)], X[far], w[far], labels[far])
+    return len(far)
+
+
+#: A point closer to its centre than this share of their squared norms is on it: the mean
+#: of identical points differs from them by its rounding only.
+ON_CENTRE = 1e-20
 
 
 def far_scores(X, w, centers, labels, dist2):
     """What re-seeding ranks (:func:`farthest`): each point's squared distance to its own
-    centre (into ``dist2``), -1 where its weight is 0."""
+    centre (into ``dist2``), -1 where its weight is 0 or it is on its centre
+    (``ON_CENTRE``). Only points scoring above 0 are taken: one on its centre would only
+    duplicate it (with K above the number of distinct points, moving such points made
+    Lloyd cycle to max_iter)."""
     kernels.distances_to_labelled(X, centers, labels, dist2)
-    return np.where(w > 0, dist2, -1.0)
+    scale = (np.einsum("ij,ij->i", X, X, dtype=np.float64)
+             + np.einsum("ij,ij->i", centers, centers)[labels])
+    return np.where((w > 0) & (dist2 > ON_CENTRE * scale), dist2, -1.0)
 
 
-def reseed(sums, weights, centers, empty, rows, w, labels):
-    """Move each chosen point (``rows``, weights ``w``, old ``labels``, in re-seeding order)
-    out of its old cluster's sums into the next cluster of ``empty``; any cluster still
-    empty (all weight already used) keeps its centre."""
+def reseed(sums, weights, members, centers, empty, rows, w, labels):
+    """Move each chosen point (``rows``, weights ``w`` > 0, old ``labels``, in re-seeding
+    order) out of its old cluster's sums and member count into the next cluster of
+    ``empty``; any cluster left without a member keeps its centre (by the counts: the
+    weights subtracted leave rounding residue, which divided by itself put a centre
+    anywhere)."""
     for k, x, wi, old in zip(empty, rows, w, labels):
         x = x.astype(np.float64)
         sums[old] -= wi * x
         weights[old] -= wi
+        members[old] -= 1
         sums[k] = wi * x
         weights[k] = wi
-    still = weights == 0
+        members[k] = 1
+    still = members == 0
     sums[still] = centers[still]
     weights[still] = 1.0
 
@@ -427,8 +457,8 @@ class KMeans(EstimatorProtocol):
         Maximum number of Lloyd iterations per run.
     tol : float
         Convergence when the summed squared centre shift is at most ``tol`` times the mean
-        per-feature (weighted) variance of X, scikit-learn's definition. Runs also stop when
-        no label changes.
+        per-feature variance of X (unweighted, whatever ``sample_weight``: scikit-learn's
+        definition). Runs also stop when no label changes.
     verbose : int
         Non-zero prints one line per iteration ("Iteration i, inertia x.") as scikit-learn.
     random_state : None, int, numpy Generator or RandomState
@@ -554,10 +584,12 @@ class KMeans(EstimatorProtocol):
         # the OS's entropy, ~30 us a fit).
         explicit = isinstance(init, np.ndarray)
         rng = None if explicit and self.random_state is None else _as_rng(self.random_state)
+        # scikit-learn's scale for tol: the features' variance, whatever the sample weights.
+        ones = np.ones(X.shape[0]) if self.tol > 0 else None
         if sparse_x is not None:
-            variance = sparse_x.mean_variance(w) if self.tol > 0 else 0.0
+            variance = sparse_x.mean_variance(ones) if self.tol > 0 else 0.0
         else:
-            variance = _weighted_mean_variance(X, w) if self.tol > 0 else 0.0
+            variance = _weighted_mean_variance(X, ones) if self.tol > 0 else 0.0
         tol = self.tol * variance
         method = self.algorithm
         best = None

@@ -151,17 +151,31 @@ def center_sq_norms(centers):
     return np.einsum("ij,ij->i", centers, centers)
 
 
+# Squared norms up to here leave ||x||² - 2 x·c + ||c||² finite.
+_MAX_SQ_NORM = 1e300
+
+
+def _writable(a, dtype):
+    a = np.ascontiguousarray(a, dtype=dtype)
+    return a if a.flags.writeable else a.copy()
+
+
 class CSR:
     """The three arrays of a validated CSR matrix, in the kernels' dtypes, and the rows'
     squared norms."""
 
     def __init__(self, X):
         self.shape = X.shape
-        self.indptr = np.ascontiguousarray(X.indptr, dtype=np.int64)
-        self.indices = np.ascontiguousarray(X.indices, dtype=np.int32)
-        self.data = np.ascontiguousarray(X.data, dtype=np.float64)
+        # The kernels' signatures take writable arrays: a read-only buffer (joblib's memmaps)
+        # is copied rather than refused.
+        self.indptr = _writable(X.indptr, np.int64)
+        self.indices = _writable(X.indices, np.int32)
+        self.data = _writable(X.data, np.float64)
         self.arrays = (self.indptr, self.indices, self.data)
         self.row_norms = row_sq_norms(*self.arrays)
+        if self.row_norms.size and not self.row_norms.max() <= _MAX_SQ_NORM:
+            raise ValueError("X has rows too large for squared distances in float64 (a "
+                             "squared row norm is over 1e300); scale X down")
         self.csc = None
 
     def row(self, i):
@@ -259,19 +273,22 @@ def random_rows(X, w, n_clusters, rng):
     return np.array([X.row(int(i)) for i in ids])
 
 
-def _relocate_empty(X, w, labels, dist, sums_t, weights):
+def _relocate_empty(X, w, centers, labels, dist, sums_t, weights):
     """Give each empty cluster one of the rows farthest from their centre, moving its
     weighted values out of its old cluster's sums (scikit-learn's rule; the labels stay
-    until the next assignment). ``sums_t`` is (D, K)."""
-    empty = np.flatnonzero(weights == 0)
-    far = np.argsort(-dist, kind="stable")[:len(empty)]
-    for j, i in zip(empty, far):
-        old = labels[i]
-        x = X.row(int(i)) * w[i]
-        sums_t[:, old] -= x
-        weights[old] -= w[i]
-        sums_t[:, j] = x
-        weights[j] = w[i]
+    until the next assignment), by the dense fit's rules (``kmeans.far_scores``,
+    ``kmeans.reseed``). ``sums_t`` is (D, K). Returns how many clusters were re-seeded."""
+    from .kmeans import farthest, reseed
+
+    members = np.bincount(labels, weights=w > 0, minlength=len(weights)).astype(np.int64)
+    empty = np.flatnonzero(members == 0)
+    # On its centre (``kmeans.far_scores``) within the rounding of ||x||² - 2x·c + ||c||².
+    scale = X.row_norms + center_sq_norms(centers)[labels]
+    score = np.where((w > 0) & (dist > 1e-12 * scale), dist, -1.0)
+    far = farthest(score, min(empty.size, int(np.count_nonzero(score > 0))))
+    rows = np.array([X.row(int(i)) for i in far]).reshape(len(far), X.shape[1])
+    reseed(sums_t.T, weights, members, centers, empty[:len(far)], rows, w[far], labels[far])
+    return len(far)
 
 
 def lloyd(X, w, centers, *, max_iter, tol, verbose=False):
@@ -296,9 +313,10 @@ def lloyd(X, w, centers, *, max_iter, tol, verbose=False):
     for it in range(max_iter):
         assign(*X.arrays, centers_t, center_sq_norms(centers), labels, best)
         sums_t, weights = X.sums_t(w, labels, n_clusters)
+        settled = False  # as in kmeans.lloyd: empty clusters, every row on its centre
         if (weights == 0).any():
             dist = np.maximum(best + X.row_norms, 0.0)
-            _relocate_empty(X, w, labels, dist, sums_t, weights)
+            settled = not _relocate_empty(X, w, centers, labels, dist, sums_t, weights)
         full = weights > 0
         if full.all():
             sums_t /= weights
@@ -310,7 +328,7 @@ def lloyd(X, w, centers, *, max_iter, tol, verbose=False):
         shift = float(((sums_t - centers_t) ** 2).sum())
         centers_t = sums_t
         centers = np.ascontiguousarray(centers_t.T)
-        if np.array_equal(labels, labels_old):
+        if np.array_equal(labels, labels_old) or settled:
             strict = True
             if verbose:
                 print(f"Converged at iteration {it}: strict convergence.")

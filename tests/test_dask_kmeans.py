@@ -152,6 +152,8 @@ def test_empty_clusters_are_reseeded_as_in_memory(client, chunks):
     # No label changes in the iteration that re-seeds: both stop there (strict convergence,
     # as scikit-learn), without a last assignment.
     ([[1.0], [2.0], [1.0], [2.0], [2.0], [2.0], [1.0]], [[1.0], [10.0], [11.0], [12.0]]),
+    # Empty clusters and every point on its centre: none to re-seed them with, both stop.
+    ([[0.0], [0.0], [0.0], [1.0], [1.0]], [[0.0], [1.0], [0.0], [5.0]]),
 ])
 @pytest.mark.parametrize("chunks", [2, 8])
 @pytest.mark.filterwarnings("ignore:Number of distinct clusters")  # 2-3 distinct points

@@ -92,6 +92,28 @@ def test_empty_clusters_are_reseeded_as_sklearn():
     assert sorted(np.bincount(ours.labels_)) == [1, 30, 30]
 
 
+def test_read_only_buffers_are_accepted():
+    """joblib hands large arrays to its workers as read-only memmaps."""
+    X = tfidf_like(300, 40, 0.1, seed=2)
+    start = X[:4].toarray()
+    want = fastkm.KMeans(4, init=start).fit(X)
+    Y = X.copy()
+    for a in (Y.data, Y.indices, Y.indptr):
+        a.setflags(write=False)
+    got = fastkm.KMeans(4, init=start).fit(Y)
+    np.testing.assert_array_equal(got.labels_, want.labels_)
+    np.testing.assert_array_equal(got.predict(Y), want.labels_)
+    assert got.score(Y) == want.score(X)
+
+
+def test_rows_too_large_to_square_are_refused():
+    """||x||² - 2x·c + ||c||² overflows where the dense path is still exact: refused, where
+    it gave all labels 0 and a NaN inertia."""
+    X = sp.csr_matrix(np.array([[1e155], [1.1e155], [5e155], [5.1e155]]))
+    with pytest.raises(ValueError, match="rows too large for squared distances"):
+        fastkm.KMeans(2, init=np.array([[1e155], [5e155]])).fit(X)
+
+
 @pytest.mark.parametrize("fmt", ["csr_matrix", "csr_array", "csc_matrix", "coo_array",
                                  "lil_matrix"])
 def test_every_format_gives_the_dense_result(fmt):
