@@ -16,7 +16,7 @@ import numpy as np
 from . import init as _init
 from . import kernels, scan
 from .estimator import EstimatorProtocol
-from .validation import NotFittedError, check_data, check_dense, feature_names, is_sparse
+from .validation import NotFittedError, check_data, check_dense, check_feature_names, feature_names, is_sparse
 
 __all__ = ["KMeans", "NotFittedError", "lloyd"]
 
@@ -629,6 +629,7 @@ class KMeans(EstimatorProtocol):
     def _validate(self, X):
         """Fitted check, then ``X`` validated against the fit (dense array or ``CSR``)."""
         self._check_fitted()
+        check_feature_names(self, X)
         X = check_data(X)
         if X.shape[1] != self.n_features_in_:
             raise ValueError(f"X has {X.shape[1]} features, but {type(self).__name__} is "

@@ -146,12 +146,55 @@ def check_data(X, name="X", *, accept_sparse=True):
 
 
 def feature_names(X):
-    """The column names of a DataFrame-like ``X`` if they are all strings, else None
-    (scikit-learn's rule); pandas is not imported."""
+    """The column names of a DataFrame-like ``X`` if they are all strings, else None;
+    strings mixed with other names are refused (scikit-learn's rules). pandas is not
+    imported."""
     columns = getattr(X, "columns", None)
     if columns is None or is_sparse(X):
         return None
     names = np.asarray(list(columns), dtype=object)
-    if len(names) and all(isinstance(c, str) for c in names):
+    types = sorted({type(c).__name__ for c in names})
+    if len(types) > 1 and "str" in types:
+        raise TypeError("Feature names are only supported if all input features have string "
+                        f"names, but your input has {types} as feature name / column name "
+                        "types. If you want feature names to be stored and validated, you "
+                        "must convert them all to strings, by using X.columns = "
+                        "X.columns.astype(str) for example. Otherwise you can remove feature "
+                        "/ column names from your input data, or convert them all to a "
+                        "non-string data type.")
+    if len(names) and types == ["str"]:
         return names
     return None
+
+
+def check_feature_names(estimator, X):
+    """scikit-learn's check of ``X``'s column names against those seen by ``fit``: a
+    mismatch is an error (columns in another order give silently wrong results), names on
+    one side only a warning."""
+    import warnings
+
+    fitted = getattr(estimator, "feature_names_in_", None)
+    names = feature_names(X)
+    kind = type(estimator).__name__
+    if fitted is None and names is None:
+        return
+    if names is None:
+        warnings.warn(f"X does not have valid feature names, but {kind} was fitted with "
+                      "feature names", UserWarning, stacklevel=3)
+        return
+    if fitted is None:
+        warnings.warn(f"X has feature names, but {kind} was fitted without feature names",
+                      UserWarning, stacklevel=3)
+        return
+    if len(fitted) == len(names) and (fitted == names).all():
+        return
+    message = "The feature names should match those that were passed during fit.\n"
+    unseen = [n for n in names if n not in set(fitted)]
+    missing = [n for n in fitted if n not in set(names)]
+    for title, group in (("Feature names unseen at fit time:", unseen),
+                         ("Feature names seen at fit time, yet now missing:", missing)):
+        if group:
+            message += title + "\n" + "".join(f"- {n}\n" for n in group)
+    if not unseen and not missing:
+        message += "Feature names must be in the same order as they were in fit.\n"
+    raise ValueError(message)

@@ -79,7 +79,7 @@ def test_pipeline_with_standard_scaler():
     np.testing.assert_allclose(pipe.transform(X), km.transform(Z), rtol=1e-12)
     np.testing.assert_allclose(pipe.fit_transform(X), km.transform(Z), rtol=1e-12)
     assert pipe.score(X) == pytest.approx(-km.inertia_, rel=1e-12)
-    out = pipe.set_output(transform="pandas").transform(X)
+    out = pipe.set_output(transform="pandas").fit(X).transform(X)
     assert list(out.columns) == ["kmeans0", "kmeans1", "kmeans2", "kmeans3"]
 
 
@@ -116,9 +116,31 @@ def test_pandas_dataframe_gives_feature_names_in_and_set_output():
     assert isinstance(out, pd.DataFrame)
     assert list(out.columns) == ["kmeans0", "kmeans1", "kmeans2"]
     assert list(out.index) == list(df.index)
-    np.testing.assert_allclose(out.to_numpy(), km.set_output(transform="default").transform(X))
+    np.testing.assert_allclose(out.to_numpy(), km.set_output(transform="default").transform(df))
     with pytest.raises(ValueError, match="transform must be 'default', 'pandas', 'polars'"):
         km.set_output(transform="arrow")
+
+
+def test_feature_names_are_checked_as_sklearn():
+    """Columns in another order gave silently wrong labels; now scikit-learn's errors and
+    warnings, word for word."""
+    pd = pytest.importorskip("pandas")
+    X, _ = blobs()
+    df = pd.DataFrame(X * [1, 10, 100], columns=["a", "b", "c"])
+    km = fastkm.KMeans(3, random_state=0).fit(df)
+    with pytest.raises(ValueError, match="Feature names must be in the same order"):
+        km.predict(df[["c", "b", "a"]])
+    with pytest.raises(ValueError, match="(?s)unseen at fit time:\n- q.*now missing:\n- a"):
+        km.transform(df.rename(columns={"a": "q"}))
+    with pytest.warns(UserWarning, match="X does not have valid feature names, but KMeans "
+                                         "was fitted with feature names"):
+        km.score(df.to_numpy())
+    plain = fastkm.KMeans(3, random_state=0).fit(df.to_numpy())
+    with pytest.warns(UserWarning, match="X has feature names, but KMeans was fitted "
+                                         "without feature names"):
+        plain.predict(df)
+    with pytest.raises(TypeError, match=r"\['int', 'str'\] as feature name"):
+        fastkm.KMeans(3).fit(pd.DataFrame(X, columns=["a", 1, "c"]))
 
 
 def test_defaults_are_sklearns():
