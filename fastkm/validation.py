@@ -70,6 +70,12 @@ def check_dense(X, name="X"):
     errors.
     """
     arr = np.asarray(X)
+    if arr.dtype.kind == "O" and hasattr(X, "columns") and hasattr(X, "to_numpy"):
+        # pandas' nullable columns hold pd.NA, which float() refuses: NaN, refused below.
+        try:
+            arr = X.to_numpy(dtype=np.float64, na_value=np.nan)
+        except (TypeError, ValueError):
+            pass
     if arr.dtype.kind == "c":
         raise ValueError(f"Complex data not supported ({name} has dtype {arr.dtype})")
     if arr.dtype.kind == "O":

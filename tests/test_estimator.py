@@ -143,6 +143,16 @@ def test_feature_names_are_checked_as_sklearn():
         fastkm.KMeans(3).fit(pd.DataFrame(X, columns=["a", 1, "c"]))
 
 
+def test_pandas_missing_values_are_named():
+    pd = pytest.importorskip("pandas")
+    df = pd.DataFrame({"a": pd.array([1.0, None, 3.0, 4.0], dtype="Float64"),
+                       "b": [1.0, 2.0, 3.0, 4.0]})
+    with pytest.raises(ValueError, match="X contains NaN or infinity"):
+        fastkm.KMeans(2).fit(df)
+    df["a"] = df["a"].fillna(2.0)
+    assert fastkm.KMeans(2, random_state=0).fit(df).cluster_centers_.dtype == np.float64
+
+
 def test_defaults_are_sklearns():
     from sklearn.cluster import KMeans
 
