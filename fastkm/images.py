@@ -4,8 +4,10 @@ What ``read_image`` returns, whatever the file holds:
 
 - greyscale (and bilevel) images: (H, W) uint8;
 - RGB, CMYK, YCbCr and palette images without transparency: (H, W, 3) uint8;
-- RGBA, palette images with transparency, and greyscale+alpha: (H, W, 4) uint8 (grey+alpha
-  becomes RGBA with R = G = B, because the quantizer clusters 1, 3 or 4 channels, not 2);
+- RGBA, palette images with transparency, greyscale+alpha, and greyscale or RGB images with
+  a colour key (a PNG tRNS chunk, 8 or 16 bits: alpha 0 where a pixel equals the key, else
+  255): (H, W, 4) uint8 (grey+alpha becomes RGBA with R = G = B, because the quantizer
+  clusters 1, 3 or 4 channels, not 2);
 - 16-bit samples are reduced to 8 bits with rounding, ``(v * 255 + 32767) // 65535``,
   not by dropping the low byte as Pillow does on its own;
 - the EXIF orientation is applied, so the array is upright as a viewer shows it;
@@ -101,20 +103,33 @@ def _describe(exc: BaseException) -> str:
     return f"cannot decode image data ({text})"
 
 
-def read_image(path: str | os.PathLike) -> np.ndarray:
-    """Read an image file as (H, W), (H, W, 3) or (H, W, 4) uint8 (see the module doc)."""
+def _open(path: Path):
+    """The file opened by Pillow: header read, pixels not decoded yet."""
     from PIL import Image, UnidentifiedImageError
 
+    try:
+        return Image.open(path)
+    except UnidentifiedImageError:
+        raise ImageError(f"{path}: not an image file, or a format Pillow cannot read") from None
+    except (OSError, SyntaxError, ValueError, struct.error) as exc:
+        raise ImageError(f"{path}: {_describe(exc)}") from None
+
+
+def image_size(path: str | os.PathLike) -> tuple[int, int]:
+    """(width, height) as stored, from the header alone (no pixel is decoded); the pixel
+    count of what ``read_image`` returns. Errors as ``read_image``'s."""
+    path = Path(path)
+    _check_readable(path)
+    with _strict_pillow(), _open(path) as header:
+        return header.size
+
+
+def read_image(path: str | os.PathLike) -> np.ndarray:
+    """Read an image file as (H, W), (H, W, 3) or (H, W, 4) uint8 (see the module doc)."""
     path = Path(path)
     _check_readable(path)
     with _strict_pillow():
-        try:
-            header = Image.open(path)
-        except UnidentifiedImageError:
-            raise ImageError(f"{path}: not an image file, or a format Pillow cannot read") from None
-        except (OSError, SyntaxError, ValueError, struct.error) as exc:
-            raise ImageError(f"{path}: {_describe(exc)}") from None
-        with header:
+        with _open(path) as header:
             width, height = header.size
             mode, fmt = header.mode, header.format
             info = dict(header.info)
@@ -126,14 +141,17 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
             if width * height > MAX_PIXELS:
                 raise ImageError(f"{path}: too large ({width}x{height} = {width * height:,} "
                                  f"pixels; the limit is {MAX_PIXELS:,})")
+            key = info.get("transparency") if mode != "P" else None
             try:
                 if mode in ("RGB", "RGBA") and _is_16bit(tile):
-                    array = _read_16bit_colour(path)
+                    array = _read_16bit_colour(path, key if mode == "RGB" else None)
                 else:
                     target = _target_mode(path, mode, fmt, info, palette_mode)
                     if target == "I;16":
-                        array = _read_with_imageio(path, target)
+                        array = _read_with_imageio(path, target, key)
                     else:
+                        if mode == "L" and isinstance(key, int) and tile:
+                            header.info["transparency"] = _grey_key(key, _rawmode(tile[0]))
                         # 8-bit samples: decoded from the file already open, as imageio's
                         # Pillow plugin would after opening it again (a 0.2 MP PNG: 12 ->
                         # 6 ms). A copy: Pillow's array is read-only, and the kernels are
@@ -154,6 +172,8 @@ def _target_mode(path: Path, mode: str, fmt: str | None, info: dict,
     if mode == "P":
         has_alpha = "transparency" in info or (palette_mode or "").endswith("A")
         return "RGBA" if has_alpha else "RGB"
+    if mode in ("1", "L", "RGB") and "transparency" in info:
+        return "RGBA"  # a colour key (PNG tRNS): Pillow's convert makes it alpha
     if mode in _GREY16_MODES or (mode == "I" and fmt == "PNG"):
         return "I;16"
     if mode in _MODE_TARGETS:
@@ -162,8 +182,9 @@ def _target_mode(path: Path, mode: str, fmt: str | None, info: dict,
                      "(expected greyscale, RGB, RGBA, palette or 16-bit greyscale)")
 
 
-def _read_with_imageio(path: Path, target: str | None) -> np.ndarray:
-    """Decode the first frame, converted to Pillow mode ``target`` (None: as stored)."""
+def _read_with_imageio(path: Path, target: str | None, key=None) -> np.ndarray:
+    """Decode the first frame, converted to Pillow mode ``target`` (None: as stored);
+    ``key``: a 16-bit grey colour key (PNG tRNS), made alpha."""
     import imageio.v3 as iio
 
     with iio.imopen(path, "r", plugin="pillow") as file:
@@ -172,6 +193,8 @@ def _read_with_imageio(path: Path, target: str | None) -> np.ndarray:
         mode = None if target == "I;16" else target
         array = file.read(index=0, mode=mode, rotate=False)
     if array.dtype == np.uint16 or target == "I;16":
+        if isinstance(key, int) and array.ndim == 2:
+            return _keyed(array, key)
         array = reduce_16_to_8(array)
     if array.dtype == np.bool_:
         array = array.astype(np.uint8) * 255
@@ -212,7 +235,29 @@ def _is_16bit(tile: list) -> bool:
                               for t in tile)
 
 
-def _read_16bit_colour(path: Path) -> np.ndarray:
+def _grey_key(key: int, rawmode: str) -> int:
+    """A 1, 2 or 4-bit grey PNG's colour key on the 0..255 scale of its decoded pixels
+    (Pillow scales the pixels but not the key, so such keys would never match)."""
+    bits = {"L;1": 1, "L;2": 2, "L;4": 4}.get(rawmode.rstrip("I"), 8)
+    return key * 255 // ((1 << bits) - 1) if bits < 8 else key
+
+
+def _keyed(full: np.ndarray, key) -> np.ndarray:
+    """RGBA from 16-bit grey (H, W) or RGB (H, W, 3) with a colour key: alpha 0 where the
+    16-bit samples equal ``key`` (compared before the reduction to 8 bits), else 255."""
+    grey = full.ndim == 2
+    key = np.asarray(key, dtype=np.uint32).reshape(-1)
+    if len(key) != (1 if grey else 3):
+        return reduce_16_to_8(full)  # a malformed key: Pillow ignores it too
+    samples = full[..., None] if grey else full
+    alpha = np.where(np.all(samples == key, axis=-1), 0, 255).astype(np.uint8)
+    colour = reduce_16_to_8(samples)
+    if grey:
+        colour = np.repeat(colour, 3, axis=-1)
+    return np.ascontiguousarray(np.concatenate([colour, alpha[..., None]], axis=-1))
+
+
+def _read_16bit_colour(path: Path, key=None) -> np.ndarray:
     """Decode 16-bit RGB(A) / grey+alpha with rounding instead of Pillow's truncation.
 
     Pillow has no 16-bit colour modes: it unpacks each 16-bit sample to its high byte. The
@@ -246,7 +291,8 @@ def _read_16bit_colour(path: Path) -> np.ndarray:
         return np.ascontiguousarray(np.stack([grey, grey, grey, alpha], axis=-1))
     high = decode({})
     low = decode({";16B": ";16L", ";16L": ";16B"})
-    return reduce_16_to_8(high.astype(np.uint32) * 256 + low)
+    full = high.astype(np.uint32) * 256 + low
+    return _keyed(full, key) if key is not None else reduce_16_to_8(full)
 
 
 def _swap(rawmode: str, swap: dict[str, str]) -> str:
@@ -304,10 +350,6 @@ def write_png(path: str | os.PathLike, image: PaletteImage | np.ndarray, *,
               overwrite: bool = True, optimize: bool = False) -> int:
     """Write ``image`` as PNG (see ``png_bytes``) atomically; return the bytes written."""
     data = png_bytes(image, optimize=optimize)
-    try:
-        atomic_write_bytes(path, data, overwrite=overwrite)
-    except (FileExistsError, FileNotFoundError):
-        raise
-    except OSError as exc:
-        raise ImageError(f"{path}: cannot write ({exc.strerror or exc})") from None
+    # A failed write is fastkm.fileio's OutputWriteError, naming ``path`` and the reason.
+    atomic_write_bytes(path, data, overwrite=overwrite)
     return len(data)

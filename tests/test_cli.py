@@ -275,5 +275,5 @@ def test_a_failed_write_leaves_nothing_behind(tmp_path, small_photo, monkeypatch
 
     monkeypatch.setattr(fileio.os, "replace", full_disk)
     result = run("compress", small_photo, "-k", 4, "-o", tmp_path / "x.png")
-    assert_one_error_line(result, "x.png: no space left on device")
+    assert_one_error_line(result, "x.png: cannot write: no space left on device")
     assert files_in(tmp_path) == [], "neither the output nor its temporary file may remain"

@@ -51,3 +51,20 @@ def test_new_files_get_the_usual_mode_and_replaced_files_keep_theirs(tmp_path):
         assert target.stat().st_mode & 0o777 == 0o600
     finally:
         os.umask(old)
+
+
+def test_a_failed_write_names_the_output_and_the_reason(tmp_path, monkeypatch):
+    import errno
+
+    from fastkm import fileio
+
+    def full(fd):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(fileio.os, "fsync", full)
+    target = tmp_path / "out.bin"
+    with pytest.raises(fileio.OutputWriteError) as caught:
+        atomic_write_bytes(target, b"abc")
+    assert str(caught.value) == f"{target}: cannot write: no space left on device"
+    assert caught.value.filename == str(target) and caught.value.errno == errno.ENOSPC
+    assert os.listdir(tmp_path) == []

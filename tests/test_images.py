@@ -22,9 +22,10 @@ def expected_8bit(values: np.ndarray) -> np.ndarray:
     return np.floor(values.astype(np.float64) * 255 / 65535 + 0.5).astype(np.uint8)
 
 
-def write_png16(path, array: np.ndarray) -> None:
+def write_png16(path, array: np.ndarray, key=None) -> None:
     """A 16-bit PNG written by hand (Pillow cannot write 16-bit colour), one row per filter
-    type in turn, so the reader's unfiltering is exercised for all five filters."""
+    type in turn, so the reader's unfiltering is exercised for all five filters; ``key``
+    (grey value or RGB triple) adds a tRNS colour key."""
     a = np.asarray(array, dtype=">u2")
     h, w = a.shape[:2]
     c = 1 if a.ndim == 2 else a.shape[2]
@@ -56,8 +57,10 @@ def write_png16(path, array: np.ndarray) -> None:
         return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data))
 
     ihdr = struct.pack(">IIBBBBB", w, h, 16, colour_type, 0, 0, 0)
+    trns = b"" if key is None else chunk(b"tRNS", struct.pack(f">{np.size(key)}H",
+                                                               *np.ravel(key)))
     with open(path, "wb") as f:
-        f.write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr)
+        f.write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + trns
                 + chunk(b"IDAT", zlib.compress(b"".join(out))) + chunk(b"IEND", b""))
 
 
@@ -149,6 +152,46 @@ def test_palette_with_transparency_becomes_rgba(tmp_path, rng):
     assert got.shape == (6, 6, 4)
     np.testing.assert_array_equal(got[..., :3], palette[idx])
     np.testing.assert_array_equal(got[..., 3], np.where(idx == 2, 0, 255))
+
+
+@pytest.mark.parametrize("bits", [1, 2, 4, 8])
+def test_grey_png_with_colour_key_gets_alpha(tmp_path, rng, bits):
+    levels = (1 << bits) - 1
+    raw = rng.integers(0, levels + 1, size=(6, 9), dtype=np.uint8)
+    raw[0, 0], raw[-1, -1] = 1, 0  # the key (1) and another value both occur
+    grey = (raw.astype(np.int32) * 255 // levels).astype(np.uint8)
+    im = Image.fromarray(grey).convert("1") if bits == 1 else Image.fromarray(grey)
+    pil_save(tmp_path / "g.png", im, transparency=255 if bits == 1 else 1,
+             **({} if bits in (1, 8) else {"bits": bits}))
+    got = read_image(tmp_path / "g.png")
+    assert got.shape == (6, 9, 4)
+    np.testing.assert_array_equal(got[..., :3], np.repeat(grey[..., None], 3, axis=-1))
+    np.testing.assert_array_equal(got[..., 3], np.where(raw == 1, 0, 255))
+
+
+def test_rgb_png_with_colour_key_gets_alpha(tmp_path, rng):
+    rgb = rng.integers(0, 4, size=(7, 5, 3), dtype=np.uint8)  # the key occurs several times
+    pil_save(tmp_path / "c.png", rgb, transparency=(1, 2, 3))
+    got = read_image(tmp_path / "c.png")
+    np.testing.assert_array_equal(got[..., :3], rgb)
+    np.testing.assert_array_equal(got[..., 3], np.where((rgb == (1, 2, 3)).all(-1), 0, 255))
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_16bit_png_with_colour_key_compares_all_16_bits(tmp_path, rng, channels):
+    shape = (6, 8) if channels == 1 else (6, 8, 3)
+    v = rng.integers(0, 65536, size=shape, dtype=np.uint16)
+    key = np.full(channels, 0x1234, dtype=np.uint16)
+    v.reshape(6, 8, channels)[0, 0] = key
+    v.reshape(6, 8, channels)[1, 1] = key + 1  # equal to the key in its high byte
+    write_png16(tmp_path / "k16.png", v, key=key)
+    got = read_image(tmp_path / "k16.png")
+    assert got.shape == (6, 8, 4)
+    colour = expected_8bit(v if channels == 3 else np.repeat(v[..., None], 3, axis=-1))
+    np.testing.assert_array_equal(got[..., :3], colour)
+    hit = (v.reshape(6, 8, channels) == key).all(-1)
+    assert hit[0, 0] and not hit[1, 1]
+    np.testing.assert_array_equal(got[..., 3], np.where(hit, 0, 255))
 
 
 def test_gif_gives_its_first_frame(tmp_path):
