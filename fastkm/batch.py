@@ -9,7 +9,10 @@ On one machine the tasks run in a pool of worker processes (``jobs``, default th
 cores). Several files run at once, so each worker gives a small image's Numba kernels one
 thread, and an image of ``LARGE_PIXELS`` or more the cores left to each worker (one when
 there are as many workers as cores: more threads than cores made a batch of large photos
-4x slower). While one worker computes, the other reads its next file.
+4x slower). While one worker computes, the other reads its next file. A worker that dies
+(killed, out of memory) breaks the pool: a new one takes the remaining files, and each file
+that was running is tried once more alone; one that kills its worker again fails with
+``DIED``.
 
 With ``client`` (a ``dask.distributed.Client``) each file is a task on the cluster; the
 workers read and write the paths themselves, so they must be on storage the workers share.
@@ -22,6 +25,8 @@ import os
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+
+from .fileio import OutputWriteError
 
 #: From this many pixels an image's kernels get every thread of its worker, below it one.
 LARGE_PIXELS = 1 << 20
@@ -95,7 +100,7 @@ def compress_file(source, target, n_colors, options=None, *, overwrite=False,
     import numba
 
     from .fileio import atomic_write_bytes
-    from .images import read_image
+    from .images import image_size, read_image
     from .quantize import quantize
 
     start = time.perf_counter()
@@ -109,15 +114,17 @@ def compress_file(source, target, n_colors, options=None, *, overwrite=False,
         fmt = target.suffix.lower().lstrip(".")
         if fmt not in FORMATS:
             raise ValueError(f"{target}: unknown extension (use .fkm or .png)")
-        image = read_image(source)
-        h, w = image.shape[:2]
         if fmt == "fkm":
             from . import codec
 
+            # From the header: a picture too large is refused before it is decoded.
             limit = getattr(codec, "MAX_PIXELS", None)
+            w, h = image_size(source)
             if limit is not None and h * w > limit:
                 raise ValueError(f"{source}: {w}x{h} pixels is more than a .fkm file holds; "
                                  "write a .png instead")
+        image = read_image(source)
+        h, w = image.shape[:2]
         if large_threads is not None:
             numba.set_num_threads(min(_threads_for(h * w, large_threads),
                                       numba.config.NUMBA_NUM_THREADS))
@@ -149,7 +156,9 @@ def _one_line(exc: BaseException, source) -> str:
     else:
         text = f"internal error ({type(exc).__name__}: {exc})"
     text = " ".join(text.split()) or type(exc).__name__
-    return text if text.startswith(str(source)) else f"{source}: {text}"
+    if text.startswith(str(source)) or isinstance(exc, OutputWriteError):
+        return text  # a failed write names its output
+    return f"{source}: {text}"
 
 
 def default_jobs() -> int:
@@ -273,47 +282,106 @@ def _start_method() -> str:
 
 
 _COMPILES = None
+_EVENTS = None
+
+#: For tests only: the file name whose pool worker kills itself (SIGKILL) as it takes the
+#: file, as ``kill -9`` or the kernel's OOM killer would. None outside tests.
+_KILL_WORKER_ON: str | None = None
+
+DIED = "worker process died (killed or out of memory)"
 
 
-def _report_compiles(events) -> None:
-    """Pool worker initializer: put the name of each kernel this process starts compiling
-    on ``events``, a queue the parent reads."""
-    global _COMPILES
-    from .jit import on_compile
+def _init_worker(events, report_compiles: bool, kill_on: str | None) -> None:
+    """Pool worker initializer: events (("start", i) as each file is taken, ("compile",
+    name) as each kernel starts compiling) go on ``events``, a queue the parent reads."""
+    global _COMPILES, _EVENTS, _KILL_WORKER_ON
+    _EVENTS, _KILL_WORKER_ON = events, kill_on
+    if report_compiles:
+        from .jit import on_compile
 
-    _COMPILES = on_compile(events.put)
+        _COMPILES = on_compile(lambda name: events.put(("compile", name)))
+
+
+def _pool_task(i: int, a: tuple, kwargs: dict) -> FileResult:
+    _EVENTS.put(("start", i))
+    if _KILL_WORKER_ON is not None and Path(a[0]).name == _KILL_WORKER_ON:
+        import signal
+
+        os.kill(os.getpid(), signal.SIGKILL)
+    return compress_file(*a, **kwargs)
 
 
 def _run_pool(jobs, todo, args, kwargs, done, on_compile=None) -> None:
+    """Run the files in a pool of ``jobs`` workers. When a worker dies (killed, out of
+    memory) the pool breaks and every file in flight fails with it: the files not yet
+    started go to a new pool, and each file that had started is tried once more alone, so
+    that only the file that kills its worker is reported, with ``DIED``."""
+    queue = list(zip(todo, args))
+    queue.reverse()  # popped from the end: in the order given
+    while queue:
+        lost = _pool_round(jobs, queue, kwargs, done, on_compile)
+        if lost is None:
+            continue
+        if not lost:  # the pool broke before any file started: no file is to blame
+            lost, queue = queue[::-1], []
+        for i, a in lost:
+            alone = [(i, a)]
+            if _pool_round(1, alone, kwargs, done, on_compile) is not None:
+                done(i, FileResult(str(a[0]), str(a[1]), k=int(a[2]),
+                                   error=f"{a[0]}: {DIED}"))
+
+
+def _pool_round(jobs, queue, kwargs, done, on_compile):
+    """Run ``queue``'s files (popped from its end) in one pool until done (returns None) or
+    until a worker dies: then ``queue`` keeps the files not started and the files that had
+    started and not finished are returned."""
     import multiprocessing
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+    from concurrent.futures.process import BrokenProcessPool
 
     context = multiprocessing.get_context(_start_method())
-    events = context.SimpleQueue() if on_compile is not None else None
-    pool = ProcessPoolExecutor(jobs, mp_context=context,
-                               initializer=None if events is None else _report_compiles,
-                               initargs=() if events is None else (events,))
+    events = context.SimpleQueue()
+    started = set()
+
+    def read_events():
+        while not events.empty():
+            kind, value = events.get()
+            if kind == "start":
+                started.add(value)
+            elif on_compile is not None:
+                on_compile(value)
+
+    pool = ProcessPoolExecutor(jobs, mp_context=context, initializer=_init_worker,
+                               initargs=(events, on_compile is not None, _KILL_WORKER_ON))
+    pending, broken = {}, []
     try:
         # Keep at most two files per worker in flight: each worker reads its next file as
         # soon as it is free, and Ctrl-C has little queued work to cancel.
-        pending = {}
-        queue = list(zip(todo, args))
-        queue.reverse()
-        while queue or pending:
-            while queue and len(pending) < 2 * jobs:
+        while (queue and not broken) or pending:
+            while queue and not broken and len(pending) < 2 * jobs:
                 i, a = queue.pop()
-                pending[pool.submit(compress_file, *a, **kwargs)] = i
+                pending[pool.submit(_pool_task, i, a, kwargs)] = (i, a)
             # While workers compile (minutes of no result), look at their news often.
-            finished, _ = wait(pending, timeout=None if events is None else 0.2,
+            finished, _ = wait(pending, timeout=None if on_compile is None else 0.2,
                                return_when=FIRST_COMPLETED)
-            while events is not None and not events.empty():
-                on_compile(events.get())
+            read_events()
             for future in finished:
-                done(pending.pop(future), future.result())
+                i, a = pending.pop(future)
+                try:
+                    result = future.result()
+                except BrokenProcessPool:
+                    broken.append((i, a))
+                    continue
+                done(i, result)
     except BaseException:
         pool.shutdown(wait=True, cancel_futures=True)
         raise
     pool.shutdown(wait=True)
+    if not broken:
+        return None
+    read_events()
+    queue.extend(item for item in reversed(broken) if item[0] not in started)
+    return [item for item in broken if item[0] in started]
 
 
 _SERIAL = None

@@ -135,3 +135,32 @@ def test_pool_takes_the_largest_files_first(tmp_path, monkeypatch):
                         lambda jobs, todo, args, *rest, **kw: seen.extend(a[0].name for a in args))
     compress_many(paths, tmp_path / "out", 4, jobs=2)
     assert seen == ["b.png", "d.png", "c.png", "a.png"]
+
+
+def test_a_worker_that_dies_fails_its_file_only(tmp_path, inputs, monkeypatch):
+    """kill -9 / the OOM killer on one worker: that file is reported, the pool restarted,
+    the other files done, the CSV and the summary written, no worker process left over."""
+    import multiprocessing
+
+    from fastkm import batch
+
+    monkeypatch.setattr(batch, "_KILL_WORKER_ON", inputs[2].name)
+    before = set(multiprocessing.active_children())
+    out = tmp_path / "out"
+    out.mkdir()
+    report = tmp_path / "report.csv"
+    result = CliRunner().invoke(app, ["compress", *map(str, inputs), "-k", "4", "--out-dir",
+                                      str(out), "--jobs", "2", "--csv", str(report), "-q"])
+    assert result.exit_code == 1, result.output
+    assert result.stderr.strip().splitlines() == [
+        f"error: {inputs[2]}: worker process died (killed or out of memory)",
+        "error: 1 of 5 files failed"]
+    assert sorted(p.name for p in out.iterdir()) == ["p0.fkm", "p1.fkm", "p3.fkm", "p4.fkm"]
+    for path in inputs[:2] + inputs[3:]:
+        np.testing.assert_array_equal(fastkm.load(out / f"{path.stem}.fkm").to_image(),
+                                      fastkm.quantize(read_image(path), 4, seed=0).to_image())
+    with open(report, newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [r["status"] for r in rows] == ["ok", "ok", "error", "ok", "ok"]
+    assert "worker process died" in rows[2]["error"]
+    assert set(multiprocessing.active_children()) <= before
