@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 import time
 from enum import Enum
 from pathlib import Path
@@ -71,7 +72,8 @@ Seed = Annotated[int, typer.Option("--seed", help="Random seed; the same seed gi
 
 READ_NOTE = ("Inputs: JPEG, PNG, TIFF, WebP, BMP, GIF (first frame) and other formats Pillow "
              "reads; EXIF orientation is applied; greyscale stays one channel, alpha is kept "
-             "as a fourth clustered channel, palette images are expanded, and 16-bit samples "
+             "as a fourth clustered channel (a PNG colour key, tRNS, becomes alpha), palette "
+             "images are expanded, and 16-bit samples "
              "are reduced to 8 bits with rounding.")
 
 
@@ -104,8 +106,14 @@ def _check_fit(n_init: int, max_iter: int, tol: float) -> None:
         raise CliError(f"--n-init must be at least 1, got {n_init}")
     if max_iter < 1:
         raise CliError(f"--max-iter must be at least 1, got {max_iter}")
-    if not tol >= 0:
-        raise CliError(f"--tol must be >= 0, got {tol}")
+    if not 0 <= tol < math.inf:
+        raise CliError(f"--tol must be a finite number >= 0, got {tol}")
+
+
+def _check_seed(seed: int) -> None:
+    # Checked once here, not by the quantizer per file after each read.
+    if seed < 0:
+        raise CliError(f"--seed must be >= 0, got {seed}")
 
 
 def _parse_colors(text: str) -> list[int]:
@@ -182,7 +190,7 @@ def _each_k(image, ks: list[int], seed: int, size_of: str, label: str, quiet: bo
             q = _quantize(image, k, seed=seed, space=space, dither=dither)
             data = outputs.encode(q, size_of)
             result = _measured(image, q, data, time.perf_counter() - start)
-            result.variant = name
+            result.variant, result.k_requested = name, k
             yield k, name, q, result
             report.advance(bar)
 
@@ -245,10 +253,11 @@ def compress(
     output bytes, bits per pixel, how many times smaller than raw 24-bit
     RGB, and seconds (read, quantize, encode, write).
 
-    Existing files are not overwritten without --force; every output is written to a
-    temporary file and renamed, so a failure leaves nothing half-written. All output names
-    are checked before any work starts. If one of several inputs fails, the error is
-    reported, the others are still done, and the exit status is 1.
+    Existing files are not overwritten without --force, an input never; every output is
+    written to a temporary file and renamed, so a failure leaves nothing half-written. All
+    output names (--csv too) and option values are checked before any work starts. If one
+    of several inputs fails, the error is reported, the others are still done, and the exit
+    status is 1.
 
     Example: fastkm compress photo.jpg -k 16 -o photo.fkm
     """
@@ -258,17 +267,23 @@ def compress(
     if output is not None and out_dir is not None:
         raise typer.BadParameter("give -o OUT or --out-dir DIR, not both",
                                  param_hint="'-o' / '--output'")
+    if shared_palette:
+        _check_shared_palette(csv_path=csv_path, skip_existing=skip_existing, jobs=jobs,
+                              scheduler=scheduler)
     with reported(debug):
         _check_k(colors)
         _check_fit(n_init, max_iter, tol)
+        _check_seed(seed)
+        if jobs is not None and jobs < 1:
+            raise CliError(f"--jobs must be at least 1, got {jobs}")
+        outputs.check_csv_name(csv_path)
         if out_dir is not None and not out_dir.is_dir():
             what = "is not a folder" if out_dir.exists() else "does not exist"
             raise CliError(f"--out-dir: {out_dir} {what}")
         targets = outputs.plan_outputs(inputs, output, out_dir, fmt.value if fmt else None)
-        if jobs is not None and jobs < 1:
-            raise CliError(f"--jobs must be at least 1, got {jobs}")
-        outputs.check_outputs([t for t in targets if not (skip_existing and t.exists())],
-                              force)
+        outputs.check_distinct(inputs, [*targets, csv_path])
+        outputs.check_outputs([t for t in targets if not (skip_existing and t.exists())]
+                              + [csv_path], force)
         if any(outputs.format_of(t) == "fkm" for t in targets):
             outputs.codec()
         results, failures = [], 0
@@ -319,10 +334,25 @@ def compress(
             raise typer.Exit(1)
 
 
+def _check_shared_palette(**given) -> None:
+    """Refuse the options --shared-palette does not honour: it reads every input in this
+    process and fits one palette, so there is no per-file batch to skip, spread or report."""
+    names = {"csv_path": "--csv", "skip_existing": "--skip-existing", "jobs": "--jobs",
+             "scheduler": "--scheduler"}
+    refused = [names[name] for name, value in given.items() if value not in (None, False)]
+    if refused:
+        raise typer.BadParameter(f"cannot be combined with {', '.join(refused)}",
+                                 param_hint="'--shared-palette'")
+
+
 def _naming(source: Path, exc: BaseException) -> str:
     """The error line for one input, naming it unless the message already does."""
+    from fastkm.fileio import OutputWriteError
+
     text = one_line(exc)
-    return text if text.startswith(str(source)) else f"{source}: {text}"
+    if text.startswith(str(source)) or isinstance(exc, OutputWriteError):
+        return text  # a failed write names its output
+    return f"{source}: {text}"
 
 
 def _compress_one(source: Path, target: Path, k: int, init: str, n_init: int, max_iter: int,
@@ -334,10 +364,10 @@ def _compress_one(source: Path, target: Path, k: int, init: str, n_init: int, ma
     _check_input(source)
     if source.suffix.lower() == ".fkm":
         raise CliError(f"{source}: is a .fkm file already (fastkm decode turns it into a PNG)")
-    image = read_image(source)
     fmt = outputs.format_of(target)
     if fmt == "fkm":
-        outputs.check_fkm_size(source, image.shape[0], image.shape[1])
+        outputs.check_fkm_size(source)
+    image = read_image(source)
     firstrun.expect(image, k, space, dither, fmt)
     q = _quantize(image, k, init=init, n_init=n_init, max_iter=max_iter, tol=tol, seed=seed,
                   space=space, dither=dither)
@@ -369,6 +399,7 @@ def decode(
         target = output if output is not None else source.with_suffix(".png")
         if target.suffix.lower() != ".png":
             raise CliError(f"-o/--output: decode writes PNG, got {target}")
+        outputs.check_distinct([source], [target])
         outputs.check_outputs([target], force)
         codec = outputs.codec()
         _check_input(source)
@@ -470,6 +501,8 @@ def compare(
         ks = [_check_k(k) for k in (colors or [4, 16, 64])]
         if output.suffix.lower() != ".png":
             raise CliError(f"-o/--output: compare writes PNG, got {output}")
+        _check_seed(seed)
+        outputs.check_distinct([source], [output])
         outputs.check_outputs([output], force)
         size_of = _size_format(fmt)
         _check_input(source)
@@ -533,8 +566,9 @@ def sweep(
     """Measure the K trade-off: MSE, PSNR, ΔE, encoded bytes, bits per pixel, seconds per K.
 
     Prints the table; -o adds a plot (PSNR and bits per pixel), --csv the same numbers as
-    CSV (columns k, mse, psnr_db, bytes, bits_per_pixel, ratio_24bit, seconds, delta_e;
-    delta_e is the mean OKLab distance x 100).
+    CSV (columns k, mse, psnr_db, bytes, bits_per_pixel, ratio_24bit, seconds, delta_e,
+    k_requested; k is the number of colours the result has, fewer than k_requested when
+    the image has fewer distinct colours; delta_e is the mean OKLab distance x 100).
 
     Example: fastkm sweep photo.jpg --colors 4,16,64,256 -o sweep.png --csv sweep.csv
     """
@@ -543,8 +577,9 @@ def sweep(
         if output is not None and output.suffix.lower() not in (".png", ".svg", ".pdf"):
             raise CliError(f"-o/--output: the plot is written as .png, .svg or .pdf, "
                            f"got {output}")
-        if csv_path is not None and csv_path.suffix.lower() != ".csv":
-            raise CliError(f"--csv: expected a .csv file name, got {csv_path}")
+        outputs.check_csv_name(csv_path)
+        _check_seed(seed)
+        outputs.check_distinct([source], [output, csv_path])
         outputs.check_outputs([output, csv_path], force)
         if output is not None:
             from .panels import require_matplotlib
@@ -562,7 +597,7 @@ def sweep(
         if output is not None:
             from .panels import sweep_plot
 
-            plot = sweep_plot([r.k for r in results], [r.psnr for r in results],
+            plot = sweep_plot([r.k_requested for r in results], [r.psnr for r in results],
                               [r.bpp for r in results],
                               f"{source.name} ({image.shape[1]}x{image.shape[0]}"
                               f"{_plot_note(space.value, dither.value)}), "
@@ -581,12 +616,14 @@ def _plot_note(space: str, dither: str) -> str:
 def _csv_bytes(results: list[report.Result]) -> bytes:
     text = io.StringIO()
     writer = csv.writer(text, lineterminator="\n")
-    # delta_e last: readers that index the older columns by position keep working.
+    # New columns go last: readers that index the older ones by position keep working.
+    # k is the colours the result has (fewer than asked when the image has fewer).
     writer.writerow(["k", "mse", "psnr_db", "bytes", "bits_per_pixel", "ratio_24bit",
-                     "seconds", "delta_e"])
+                     "seconds", "delta_e", "k_requested"])
     for r in results:
         writer.writerow([r.k, f"{r.mse:.6f}", f"{r.psnr:.6f}", r.n_bytes, f"{r.bpp:.6f}",
-                         f"{r.ratio:.4f}", f"{r.seconds:.4f}", f"{r.delta_e:.6f}"])
+                         f"{r.ratio:.4f}", f"{r.seconds:.4f}", f"{r.delta_e:.6f}",
+                         r.k_requested])
     return text.getvalue().encode()
 
 

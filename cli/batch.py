@@ -94,7 +94,7 @@ def run(inputs: list[Path], targets: list[Path], k: int, fit: dict, *, force: bo
         if cluster is not None:
             cluster.close()
     if csv_path is not None:
-        _write_csv(csv_path, results)
+        _write_csv(csv_path, results, force)
     rows = [report.Result(width=r.width, height=r.height, n_distinct=r.n_distinct, k=r.k,
                           mse=r.mse, psnr=r.psnr, n_bytes=r.n_bytes, seconds=r.seconds,
                           output=r.target, delta_e=r.delta_e)
@@ -106,7 +106,7 @@ CSV_FIELDS = ("source", "target", "status", "error", "width", "height", "n_disti
               "mse", "psnr", "delta_e", "n_bytes", "seconds")
 
 
-def _write_csv(path: Path, results) -> None:
+def _write_csv(path: Path, results, force: bool) -> None:
     from fastkm.fileio import atomic_write_bytes
 
     text = io.StringIO()
@@ -117,7 +117,9 @@ def _write_csv(path: Path, results) -> None:
         row["status"] = "skipped" if r.skipped else "ok" if r.ok else "error"
         row["error"] = r.error or ""
         writer.writerow(row)
-    atomic_write_bytes(path, text.getvalue().encode(), overwrite=True)
+    # The name was checked before any work (cli.app.compress); refused here too if a file
+    # appeared there meanwhile.
+    atomic_write_bytes(path, text.getvalue().encode(), overwrite=force)
 
 
 def existing(targets: list[Path]) -> set[str]:

@@ -56,6 +56,40 @@ def check_outputs(paths: list[Path | None], force: bool) -> None:
             raise CliError(f"{path}: cannot write in folder {folder} (permission denied)")
 
 
+def check_csv_name(path: Path | None) -> None:
+    """--csv must name a .csv file (compress and sweep)."""
+    if path is not None and path.suffix.lower() != ".csv":
+        raise CliError(f"--csv: expected a .csv file name, got {path}")
+
+
+def _identity(path: Path):
+    # An existing file is known by its inode (hard links, symlinks, "./a" vs "a"), a new
+    # one by its resolved path.
+    try:
+        st = path.stat()
+        return st.st_dev, st.st_ino
+    except OSError:
+        return os.path.realpath(path)
+
+
+def check_distinct(inputs: list[Path], paths: list[Path | None]) -> None:
+    """Refuse an output that is one of the inputs (even with --force: an input is never
+    replaced) or that is named twice as an output, before any work is done."""
+    sources = {_identity(p) for p in inputs}
+    seen = set()
+    for path in paths:
+        if path is None:
+            continue
+        key = _identity(path)
+        if key in sources:
+            raise CliError(f"{path}: is an input of this command; an input is never "
+                           "overwritten, even with --force (choose another output name)")
+        if key in seen:
+            raise CliError(f"{path}: named twice as an output (give each output its own "
+                           "name)")
+        seen.add(key)
+
+
 def codec() -> ModuleType:
     """The .fkm codec, or a clear error when this build does not have it yet."""
     from fastkm import codec as module
@@ -66,10 +100,15 @@ def codec() -> ModuleType:
     return module
 
 
-def check_fkm_size(source: Path, height: int, width: int) -> None:
-    """Refuse, before quantizing, a picture too large for the .fkm format."""
+def check_fkm_size(source: Path) -> None:
+    """Refuse, from its header, before decoding, a picture too large for the .fkm format."""
+    from fastkm.images import image_size
+
     limit = getattr(codec(), "MAX_PIXELS", None)
-    if limit is not None and height * width > limit:
+    if limit is None:
+        return
+    width, height = image_size(source)
+    if height * width > limit:
         raise CliError(f"{source}: {width}x{height} = {height * width:,} pixels is more than "
                        f"a .fkm file holds ({limit:,}); write a .png instead")
 

@@ -58,6 +58,7 @@ class Result:
     output: str = ""  # the file written, for compress
     delta_e: float = math.nan  # mean OKLab distance x 100 (nan: not measured)
     variant: str = ""  # colour space and dither, when a table compares several
+    k_requested: int | None = None  # the K asked for; ``k`` is the colours the result has
 
     @property
     def bpp(self) -> float:
@@ -94,10 +95,15 @@ def compress_table(results: list[Result]) -> Table:
 def sweep_table(results: list[Result], size_of: str, title: str | None = None) -> Table:
     """One row per K (and per space/dither variant, when the results differ in it)."""
     variants = len({r.variant for r in results}) > 1
-    table = _table("K", *(["variant"] if variants else []), "MSE", "PSNR dB", "ΔE",
-                   f"bytes ({size_of})", "bpp", "vs 24-bit", "seconds", title=title)
+    # An image with fewer distinct colours than K gets fewer: then both are shown.
+    fewer = any(r.k_requested not in (None, r.k) for r in results)
+    table = _table("K", *(["colours"] if fewer else []), *(["variant"] if variants else []),
+                   "MSE", "PSNR dB", "ΔE", f"bytes ({size_of})", "bpp", "vs 24-bit",
+                   "seconds", title=title)
     for r in results:
-        table.add_row(str(r.k), *([r.variant] if variants else []), f"{r.mse:.2f}",
+        table.add_row(str(r.k if r.k_requested is None else r.k_requested),
+                      *([str(r.k)] if fewer else []),
+                      *([r.variant] if variants else []), f"{r.mse:.2f}",
                       format_psnr(r.psnr), format_delta_e(r.delta_e), f"{r.n_bytes:,}",
                       f"{r.bpp:.3f}", f"{r.ratio:.1f}x", f"{r.seconds:.2f}")
     return table

@@ -27,9 +27,9 @@ def compress_shared(inputs: list[Path], targets: list[Path], k: int, options: di
             if source.suffix.lower() == ".fkm":
                 raise CliError(f"{source}: is a .fkm file already (fastkm decode turns it "
                                "into a PNG)")
-            image = read_image(source)
             if outputs.format_of(target) == "fkm":
-                outputs.check_fkm_size(source, image.shape[0], image.shape[1])
+                outputs.check_fkm_size(source)
+            image = read_image(source)
             read.append((source, target, image))
         except Exception as exc:  # noqa: BLE001 -- one bad file is one line; others go on
             on_error(source, exc)

@@ -149,12 +149,21 @@ def test_grey_and_rgba_inputs_round_trip_through_fkm_and_png(tmp_path, rng, chan
 
 def test_picture_too_large_for_fkm_is_refused_before_quantizing(tmp_path, small_photo,
                                                                 monkeypatch):
+    from fastkm import images
+
     monkeypatch.setattr(codec, "MAX_PIXELS", 160 * 100 - 1)
     called = []
     monkeypatch.setattr(fastkm, "quantize", lambda *a, **k: called.append(1))
+    # From the header: the pixels are not even decoded.
+    monkeypatch.setattr(images, "read_image", lambda *a, **k: called.append(2))
     line = one_error_line(run("compress", small_photo, "-k", 4, "-o", tmp_path / "big.fkm"))
     assert "160x100 = 16,000 pixels is more than a .fkm file holds (15,999)" in line
     assert called == [] and os.listdir(tmp_path) == []
+    # The batch path (here --jobs 1, in this process) checks the header too.
+    result = run("compress", small_photo, "-k", 4, "-o", tmp_path / "big.fkm", "--jobs", 1,
+                 "--csv", tmp_path / "r.csv")
+    assert result.exit_code == 1 and "is more than a .fkm file holds" in result.stderr
+    assert called == [] and os.listdir(tmp_path) == ["r.csv"]
 
 
 def test_compressing_an_fkm_file_points_to_decode(fkm_file, tmp_path):

@@ -109,7 +109,7 @@ def test_sweep_reports_delta_e_in_table_and_csv(tmp_path, small_photo):
     image = read_image(small_photo)
     with open(table, newline="") as f:
         rows = list(csv.DictReader(f))
-    assert list(rows[0])[-1] == "delta_e"
+    assert list(rows[0])[-2:] == ["delta_e", "k_requested"]
     for r in rows:
         q = fastkm.quantize(image, int(r["k"]), seed=0, space="oklab", dither="ordered")
         assert float(r["delta_e"]) == pytest.approx(metrics.delta_e(image, q.to_image()),
