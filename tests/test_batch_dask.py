@@ -24,7 +24,7 @@ def cluster():
 
     # Allow a worker to be lost more than once before a task is declared failed.
     with LocalCluster(n_workers=2, threads_per_worker=2, processes=True,
-                      dashboard_address=None) as cluster, Client(cluster) as client:
+                      dashboard_address=":0") as cluster, Client(cluster) as client:
         yield cluster, client
 
 

@@ -17,7 +17,7 @@ def client():
     from distributed import Client, LocalCluster
 
     with LocalCluster(n_workers=2, threads_per_worker=2, processes=True,
-                      dashboard_address=None) as cluster, Client(cluster) as client:
+                      dashboard_address=":0") as cluster, Client(cluster) as client:
         yield client
 
 
@@ -229,7 +229,7 @@ def test_a_worker_lost_mid_fit_gives_the_in_memory_result():
     start = X[rng.choice(len(X), 16, replace=False)]
     want = fastkm.KMeans(16, init=start, tol=0, max_iter=40).fit(X)
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                      dashboard_address=None) as cluster, Client(cluster) as client:
+                      dashboard_address=":0") as cluster, Client(cluster) as client:
         doomed = sorted(client.scheduler_info()["workers"])[0]
         client.register_plugin(DieAtStep(doomed, 25))
         got = fastkm.KMeans(16, init=start, tol=0, max_iter=40).fit(
