@@ -570,10 +570,12 @@ class KMeans(EstimatorProtocol):
             return fit(self, X, sample_weight)
         return self._fit(X, sample_weight)
 
-    def _fit(self, X, sample_weight=None, guess=None, relax=1.0):
+    def _fit(self, X, sample_weight=None, guess=None, relax=1.0, counts=False):
         # ``guess``: a centre index near each point for the first assignment from explicit
         # starting centres (see ``lloyd``), such as the labels of the run they come from;
-        # ``relax``: ``lloyd``'s over-relaxation (1: plain Lloyd, as ``fit``).
+        # ``relax``: ``lloyd``'s over-relaxation (1: plain Lloyd, as ``fit``); ``counts``:
+        # the weights count repeated points (a histogram), so tol scales with the variance
+        # of the points repeated, as the fit on every pixel would have it.
         names = feature_names(X)
         raw = X
         X = check_data(X)
@@ -585,7 +587,7 @@ class KMeans(EstimatorProtocol):
         explicit = isinstance(init, np.ndarray)
         rng = None if explicit and self.random_state is None else _as_rng(self.random_state)
         # scikit-learn's scale for tol: the features' variance, whatever the sample weights.
-        ones = np.ones(X.shape[0]) if self.tol > 0 else None
+        ones = w if counts else np.ones(X.shape[0]) if self.tol > 0 else None
         if sparse_x is not None:
             variance = sparse_x.mean_variance(ones) if self.tol > 0 else 0.0
         else:

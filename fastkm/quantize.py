@@ -193,7 +193,7 @@ def _fit_seeded(data, weights, colors, n_colors, init, n_init, max_iter, tol, se
         points, point_weights, cell = _seeding_points(colors, data, weights, n_colors)
         best = KMeans(n_colors, init=init, n_init=n_init,
                       max_iter=min(max_iter, _COARSE_RANK_ITER), tol=tol, algorithm=_ALGORITHM,
-                      random_state=rng).fit(points, sample_weight=point_weights)
+                      random_state=rng)._fit(points, point_weights, counts=True)
         start = breathing.breathe(points, point_weights, best._centers64,
                                   m=max(2, n_colors // 64),
                                   max_rounds=_BREATHS if n_colors <= 64 else _BREATHS_ABOVE_64,
@@ -205,7 +205,7 @@ def _fit_seeded(data, weights, colors, n_colors, init, n_init, max_iter, tol, se
         guess = start.labels if cell is None else start.labels[cell]
         return KMeans(n_colors, init=start.centers, max_iter=max_iter, tol=tol,
                       algorithm=_ALGORITHM)._fit(
-            data, weights, guess, _RELAX)
+            data, weights, guess, _RELAX, counts=True)
 
 
 def _nearest_entries(points, targets, guess):
@@ -267,8 +267,9 @@ def _fit_palette(colors, counts, n_colors, n_channels, space, init, n_init, max_
                                  f"({n_colors}, {n_channels}), got {start.shape}")
             if space == "oklab":
                 start = oklab.to_points(start)
+            # Weights are pixel counts: tol as KMeans(init=start) on every pixel has it.
             km = KMeans(n_colors, init=start, max_iter=max_iter, tol=tol,
-                        algorithm=_ALGORITHM).fit(data, sample_weight=weights)
+                        algorithm=_ALGORITHM)._fit(data, weights, counts=True)
         centers = km._centers64
         n_iter = km.n_iter_
         if space == "rgb":
