@@ -14,7 +14,7 @@ __version__ = "0.1.0"
 
 # Public name -> the module that defines it; the submodules in _SUBMODULES are themselves
 # the public names.
-_SUBMODULES = {"dither", "kernels", "metrics", "oklab"}
+_SUBMODULES = {"codec", "dither", "kernels", "metrics", "oklab"}
 _LAZY = {
     "FkmError": "codec", "decode": "codec", "encode": "codec", "load": "codec", "save": "codec",
     "ImageError": "images", "read_image": "images", "write_png": "images",

@@ -69,7 +69,7 @@ def _seed_bits(n_colors):
     return 5 if n_colors <= 64 else 6
 
 
-@dataclass
+@dataclass(eq=False)  # PaletteImage's ==: the same palette and indices
 class Quantized(PaletteImage):
     """A quantized image: the palette image plus how it was made and how close it is.
 
@@ -97,6 +97,9 @@ class Quantized(PaletteImage):
     @property
     def delta_e(self) -> float:
         if self._delta_e is None:
+            if self._histogram is None:
+                raise ValueError("delta_e is known only for the results of fastkm.quantize "
+                                 "(it needs the input's colours)")
             colors, counts, points, palette, index = self._histogram
             if points is None:
                 points = oklab.to_points(colors)
@@ -245,6 +248,17 @@ def _fit_palette(colors, counts, n_colors, n_channels, space, init, n_init, max_
     ``points`` the colours in OKLab when clustered there (else None)."""
     n_iter = 0
     points = None
+    # Options are checked whatever the image: not only when it has more colours than K.
+    if isinstance(init, str):
+        if init not in ("k-means++", "random"):
+            raise ValueError(f"init must be 'k-means++', 'random' or an array, got {init!r}")
+        if isinstance(n_init, bool) or not isinstance(n_init, numbers.Integral) or n_init < 1:
+            raise ValueError(f"n_init must be an integer >= 1, got {n_init!r}")
+    else:
+        init = _check_data(init, "init")
+        if init.shape != (n_colors, n_channels):
+            raise ValueError(f"init must have shape (n_colors, channels) = "
+                             f"({n_colors}, {n_channels}), got {init.shape}")
     if len(colors) <= n_colors:
         palette = colors.copy()
         centers = colors.astype(np.float64)
@@ -254,17 +268,10 @@ def _fit_palette(colors, counts, n_colors, n_channels, space, init, n_init, max_
         data = colors.astype(np.float64) if space == "rgb" else oklab.to_points(colors)
         weights = counts.astype(np.float64)
         if isinstance(init, str):
-            if init not in ("k-means++", "random"):
-                raise ValueError(f"init must be 'k-means++', 'random' or an array, got {init!r}")
-            if isinstance(n_init, bool) or not isinstance(n_init, numbers.Integral) or n_init < 1:
-                raise ValueError(f"n_init must be an integer >= 1, got {n_init!r}")
             km = _fit_seeded(data, weights, colors, n_colors, init, int(n_init), max_iter,
                              tol, seed)
         else:
-            start = _check_data(init, "init")
-            if start.shape != (n_colors, n_channels):
-                raise ValueError(f"init must have shape (n_colors, channels) = "
-                                 f"({n_colors}, {n_channels}), got {start.shape}")
+            start = init
             if space == "oklab":
                 start = oklab.to_points(start)
             # Weights are pixel counts: tol as KMeans(init=start) on every pixel has it.

@@ -55,6 +55,9 @@ def quantize_many(images, n_colors=16, *, init="k-means++", n_init=1, max_iter=3
     shared fit's.
     """
     t0 = time.perf_counter()
+    if isinstance(images, np.ndarray):  # else each row would pass for a greyscale image
+        raise TypeError("images must be a list of images; for one image use "
+                        "fastkm.quantize(image) or quantize_many([image])")
     images = [_check_image(image) for image in images]
     if not images:
         raise ValueError("images is empty: give at least one image")

@@ -264,3 +264,36 @@ def test_bad_explicit_init_shape():
     img = np.random.default_rng(0).integers(0, 256, (10, 10, 3), dtype=np.uint8)
     with pytest.raises(ValueError, match=r"init must have shape \(n_colors, channels\) = \(4, 3\), got \(4, 2\)"):
         fastkm.quantize(img, 4, init=np.zeros((4, 2)))
+
+
+def test_options_are_checked_whatever_the_image():
+    """An image with no more colours than K skips k-means; its options were then never
+    looked at, so a bad init passed on a flat image and failed on a busy one."""
+    flat = np.zeros((4, 4, 3), np.uint8)
+    with pytest.raises(ValueError, match="init must be 'k-means\\+\\+', 'random' or an array"):
+        fastkm.quantize(flat, 8, init="bogus")
+    with pytest.raises(ValueError, match=r"init must have shape \(n_colors, channels\) = \(8, 3\)"):
+        fastkm.quantize(flat, 8, init=np.zeros((99, 7)))
+    with pytest.raises(ValueError, match="n_init must be an integer >= 1"):
+        fastkm.quantize(flat, 8, n_init=0)
+
+
+def test_results_compare_by_palette_and_indices():
+    rng = np.random.default_rng(0)
+    img = rng.integers(0, 256, size=(20, 30, 3), dtype=np.uint8)
+    q = fastkm.quantize(img, 8, seed=1)
+    assert q == fastkm.quantize(img, 8, seed=1)  # "truth value ambiguous" before
+    assert q == fastkm.PaletteImage(q.palette.copy(), q.indices.copy())
+    assert (q == "image") is False
+    with pytest.raises(ValueError, match="delta_e is known only for the results of"):
+        fastkm.Quantized(q.palette, q.indices).delta_e
+
+
+def test_codec_is_reachable_as_fastkm_codec(tmp_path):
+    """SPEC.md's synopsis: ``fastkm.codec.read_info`` right after ``import fastkm``."""
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", "import fastkm; print(fastkm.codec.read_info.__name__)"],
+                         capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "read_info"

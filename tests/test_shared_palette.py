@@ -122,3 +122,10 @@ def test_cli_shared_palette(tmp_path, demo_photo):
     for i, q in enumerate(want):
         np.testing.assert_array_equal(read_image(out / f"in{i}.png"), q.to_image())
     assert not (out / "bad.png").exists()
+
+
+def test_one_array_is_not_a_list_of_images():
+    """A bare (H, W, 3) array iterates as H greyscale rows: refused, not H results."""
+    img = np.zeros((20, 10, 3), np.uint8)
+    with pytest.raises(TypeError, match="images must be a list of images"):
+        fastkm.quantize_many(img, 4)
