@@ -320,8 +320,7 @@ def png_bytes(image: PaletteImage | np.ndarray, *, optimize: bool = False) -> by
     if isinstance(image, PaletteImage):
         from .png import palette_png
 
-        palette, indices = _checked_palette(image)
-        return palette_png(palette, indices, optimize=optimize)
+        return palette_png(image.palette, image.indices, optimize=optimize)  # checks them
     import imageio.v3 as iio
 
     array = np.asarray(image)
@@ -332,18 +331,6 @@ def png_bytes(image: PaletteImage | np.ndarray, *, optimize: bool = False) -> by
     if not (array.ndim == 2 or (array.ndim == 3 and array.shape[2] in (3, 4))):
         raise ValueError(f"image must be (H, W) or (H, W, 1|3|4), got shape {array.shape}")
     return iio.imwrite("<bytes>", array, extension=".png", plugin="pillow")
-
-
-def _checked_palette(image: PaletteImage) -> tuple[np.ndarray, np.ndarray]:
-    palette = np.ascontiguousarray(image.palette, dtype=np.uint8)
-    indices = np.ascontiguousarray(image.indices, dtype=np.uint8)
-    if palette.ndim != 2 or palette.shape[1] not in (1, 3, 4) or not 1 <= len(palette) <= 256:
-        raise ValueError(f"palette must be (K, 1|3|4) with 1 <= K <= 256, got {palette.shape}")
-    if indices.ndim != 2:
-        raise ValueError(f"indices must be (H, W), got shape {indices.shape}")
-    if indices.size and int(indices.max()) >= len(palette):
-        raise ValueError(f"index {int(indices.max())} out of range for {len(palette)} colours")
-    return palette, indices
 
 
 def write_png(path: str | os.PathLike, image: PaletteImage | np.ndarray, *,

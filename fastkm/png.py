@@ -127,13 +127,44 @@ def _reindexed(palette: np.ndarray, indices: np.ndarray) -> tuple[np.ndarray, np
     return palette[order], inv[indices]
 
 
+def _integral(name: str, array) -> np.ndarray:
+    array = np.asarray(array)
+    if array.dtype == np.bool_ or not np.issubdtype(array.dtype, np.integer):
+        raise TypeError(f"{name} must hold integers, got dtype {array.dtype}")
+    return array
+
+
+def checked_palette_image(palette, indices) -> tuple[np.ndarray, np.ndarray]:
+    """``palette`` and ``indices`` as contiguous uint8 arrays, after checking that they make
+    a palette image: (K, 1|3|4) integers in 0..255 with 1 <= K <= 256, and a non-empty
+    (H, W) integer plane of indices < K. Raises TypeError or ValueError otherwise."""
+    palette = _integral("palette", palette)
+    indices = _integral("indices", indices)
+    if palette.ndim != 2 or palette.shape[1] not in (1, 3, 4) or not 1 <= len(palette) <= 256:
+        raise ValueError(f"palette must be (K, 1|3|4) with 1 <= K <= 256, got shape {palette.shape}")
+    if palette.dtype != np.uint8:
+        lo, hi = int(palette.min()), int(palette.max())
+        if lo < 0 or hi > 255:
+            raise ValueError(f"palette values must be in 0..255, got {lo}..{hi}")
+    if indices.ndim != 2 or indices.size == 0:
+        raise ValueError(f"indices must be a non-empty (H, W) array, got shape {indices.shape}")
+    top = int(indices.max())
+    if top >= len(palette):
+        raise ValueError(f"index {top} out of range for a palette of K = {len(palette)} colours")
+    if indices.dtype != np.uint8 and int(indices.min()) < 0:
+        raise ValueError(f"indices must be >= 0, got {int(indices.min())}")
+    return (np.ascontiguousarray(palette, dtype=np.uint8),
+            np.ascontiguousarray(indices, dtype=np.uint8))
+
+
 def palette_png(palette: np.ndarray, indices: np.ndarray, *, optimize: bool = False,
                 level: int | None = None, threads: int | None = None,
                 reorder: bool = True) -> bytes:
     """PNG bytes of a (K, 3|4) palette and (H, W) indices, or of a (K, 1) grey palette as
-    8-bit greyscale (a PNG palette is always RGB and would read back as three channels)."""
-    palette = np.ascontiguousarray(palette, dtype=np.uint8)
-    indices = np.ascontiguousarray(indices, dtype=np.uint8)
+    8-bit greyscale (a PNG palette is always RGB and would read back as three channels).
+
+    Bad input (see :func:`checked_palette_image`) raises TypeError or ValueError."""
+    palette, indices = checked_palette_image(palette, indices)
     h, w = indices.shape
     c = palette.shape[1]
     oxipng = _oxipng_module() if optimize else None

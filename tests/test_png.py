@@ -1,6 +1,7 @@
 """fastkm.png: palette PNGs that read back as the same pixels, and the banded deflate."""
 
 import io
+import re
 import zlib
 
 import numpy as np
@@ -8,6 +9,8 @@ import pytest
 from PIL import Image
 
 from fastkm import png
+from fastkm.images import write_png
+from fastkm.palette import PaletteImage
 
 
 @pytest.mark.parametrize("k", [1, 2, 3, 4, 5, 16, 17, 256])
@@ -75,3 +78,49 @@ def test_default_level_follows_the_row_width_and_size():
                            rng.integers(0, 16, (50, 60), dtype=np.uint8))
     idat = data.index(b"IDAT") + 4
     assert data[idat:idat + 2] == zlib.compress(b"x", 8)[:2] == b"\x78\xda"
+
+
+U8 = np.uint8
+GOOD_PALETTE = np.zeros((3, 3), U8)
+GOOD_INDICES = np.zeros((2, 2), U8)
+
+
+@pytest.mark.parametrize("palette, indices, error, message", [
+    (np.array([[0, 0, 0], [300, 128, -1]]), GOOD_INDICES, ValueError,
+     "palette values must be in 0..255, got -1..300"),
+    (np.array([[0.0, 0, 0], [127.6, 0, 0]]), GOOD_INDICES, TypeError,
+     "palette must hold integers, got dtype float64"),
+    (np.zeros((3, 3), bool), GOOD_INDICES, TypeError, "palette must hold integers, got dtype bool"),
+    (np.zeros((300, 3), U8), GOOD_INDICES, ValueError, "1 <= K <= 256, got shape (300, 3)"),
+    (np.zeros((0, 3), U8), GOOD_INDICES, ValueError, "1 <= K <= 256, got shape (0, 3)"),
+    (np.zeros((3, 2), U8), GOOD_INDICES, ValueError, "(K, 1|3|4)"),
+    (np.zeros(3, U8), GOOD_INDICES, ValueError, "(K, 1|3|4)"),
+    (GOOD_PALETTE, np.zeros((0, 5), U8), ValueError,
+     "indices must be a non-empty (H, W) array, got shape (0, 5)"),
+    (GOOD_PALETTE, np.zeros((2, 2, 1), U8), ValueError, "got shape (2, 2, 1)"),
+    (GOOD_PALETTE, np.full((2, 2), 9, U8), ValueError,
+     "index 9 out of range for a palette of K = 3 colours"),
+    (GOOD_PALETTE, np.array([[0, 300]]), ValueError, "index 300 out of range"),
+    (GOOD_PALETTE, np.array([[0, -1]]), ValueError, "indices must be >= 0, got -1"),
+    (GOOD_PALETTE, np.zeros((2, 2), np.float32), TypeError,
+     "indices must hold integers, got dtype float32"),
+])
+def test_palette_png_rejects_bad_input(palette, indices, error, message):
+    with pytest.raises(error, match=re.escape(message)):
+        png.palette_png(palette, indices)
+
+
+def test_write_png_checks_the_palette_image_and_writes_nothing(tmp_path):
+    bad = PaletteImage(np.array([[0, 0, 0], [300, 128, -1]]), np.array([[0, 1]], U8))
+    with pytest.raises(ValueError, match=re.escape("palette values must be in 0..255")):
+        write_png(tmp_path / "x.png", bad)
+    with pytest.raises(ValueError, match="non-empty"):
+        write_png(tmp_path / "x.png", PaletteImage(GOOD_PALETTE, np.zeros((0, 5), U8)))
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_palette_png_takes_any_integer_dtype_in_range():
+    palette = np.array([[0, 10, 255], [255, 128, 0]], np.int64)
+    indices = np.array([[0, 1], [1, 1]], np.int32)
+    im = Image.open(io.BytesIO(png.palette_png(palette, indices)))
+    assert np.array_equal(np.asarray(im.convert("RGB")), palette[indices])
