@@ -9,11 +9,17 @@
   ``load()``.
 - A file that is not a .fkm, or whose header or palette is damaged, fails at open
   (``UnidentifiedImageError``); a damaged strip fails at ``load()`` with an ``OSError``
-  carrying fastkm's message.
+  carrying fastkm's message. ``verify()`` checks the whole file without decoding it
+  (``OSError`` if cut short, ``SyntaxError`` if damaged).
 - ``save``: ``P`` and ``L`` images are encoded as they are (the palette cut to the indices
-  used; ``L`` keeps its distinct grey levels, lossless up to 256 of them, else quantized);
-  any other mode is quantized by fastkm first, to ``colors`` entries (save option, 256 by
-  default).
+  used; ``L`` keeps its distinct grey levels, lossless up to ``colors`` of them, else
+  quantized); 16-bit grey (``I;16*``, and ``I`` within 0..65535) is first rounded to 8 bits
+  as ``fastkm.images`` reads such files; other ``I`` and ``F`` images are refused. A grey
+  colour key (``info["transparency"]``) becomes an RGBA palette. Any other mode is quantized
+  by fastkm first, to ``colors`` entries (save option, 256 by default).
+- imageio finds the format from a file name (``iio.imwrite("x.fkm", a)``); writing to
+  bytes needs ``iio.imwrite("<bytes>", a, extension=".fkm", plugin="pillow")``, since
+  imageio does not know the extension on its own.
 
 This module imports only Pillow; fastkm's codec is imported when a file is opened or saved.
 """
@@ -65,6 +71,24 @@ class FkmImageFile(ImageFile.ImageFile):
             self.palette.mode = rawmode  # Pillow keeps an RGBA palette's alpha in "P"
         self.tile = [ImageFile._Tile("fkm", (0, 0, w, h), 0, (c,))]
 
+    def verify(self) -> None:
+        """Check the whole file as the codec's parser does (lengths, CRCs, end marker)
+        without decoding the strips; errors as Pillow's PNG plugin: OSError if the file is
+        cut short, else SyntaxError."""
+        from .codec.container import FkmError, parse
+
+        if self.fp is None:
+            raise RuntimeError("verify must be called directly after open")
+        self.fp.seek(0)
+        data = self.fp.read()
+        try:
+            parse(data, max_pixels=2**62)
+        except FkmError as exc:
+            if str(exc).startswith("truncated"):
+                raise OSError(f"truncated .fkm file: {exc}") from None
+            raise SyntaxError(f"broken .fkm file: {exc}") from None
+        super().verify()
+
 
 class FkmDecoder(ImageFile.PyDecoder):
     _pulls_fd = True
@@ -82,48 +106,93 @@ class FkmDecoder(ImageFile.PyDecoder):
         return -1, 0
 
 
-def _palette_of(im: Image.Image) -> np.ndarray:
-    """(256, 3 or 4) uint8 palette of a P image, alpha from an RGBA palette or tRNS."""
-    mode = im.palette.mode if im.palette is not None else "RGB"
-    if mode == "RGBA":
-        pal = np.frombuffer(bytes(im.getpalette("RGBA")), np.uint8).reshape(-1, 4)
-        return pal
-    pal = np.frombuffer(bytes(im.getpalette("RGB")), np.uint8).reshape(-1, 3)
+def _palette_of(im: Image.Image, k: int) -> np.ndarray:
+    """(k, 3 or 4) uint8 palette of a P image, alpha from an RGBA palette or tRNS. Entries
+    past a short palette are opaque black, as Pillow shows them."""
+    rgba = im.palette is not None and im.palette.mode == "RGBA"
+    raw = np.frombuffer(bytes(im.getpalette("RGBA" if rgba else "RGB")), np.uint8)
+    raw = raw.reshape(-1, 4 if rgba else 3)
     trns = im.info.get("transparency")
-    if trns is None:
-        return pal
-    alpha = np.full(len(pal), 255, np.uint8)
-    if isinstance(trns, (bytes, bytearray)):
-        alpha[:len(trns)] = np.frombuffer(bytes(trns), np.uint8)[:len(pal)]
-    elif isinstance(trns, int) and trns < len(pal):
-        alpha[trns] = 0
-    return np.concatenate([pal, alpha[:, None]], axis=1)
+    c = 4 if rgba or trns is not None else 3
+    pal = np.zeros((max(k, len(raw)), c), np.uint8)
+    if c == 4:
+        pal[:, 3] = 255
+    pal[:len(raw), :raw.shape[1]] = raw
+    if not rgba and isinstance(trns, (bytes, bytearray)):
+        alpha = np.frombuffer(bytes(trns), np.uint8)[:len(pal)]
+        pal[:len(alpha), 3] = alpha
+    elif not rgba and isinstance(trns, int) and 0 <= trns < len(pal):
+        pal[trns, 3] = 0
+    return np.ascontiguousarray(pal[:k])
+
+
+def _grey_of(im: Image.Image) -> tuple[np.ndarray, np.ndarray | None]:
+    """8-bit grey of a 1, L, I;16* or I image, and where its colour key (``transparency``)
+    matches, compared before any reduction (None without a key)."""
+    from .images import reduce_16_to_8
+
+    if im.mode in ("1", "L"):
+        samples = grey = np.asarray(im.convert("L"), dtype=np.uint8)
+    else:
+        samples = np.asarray(im)
+        if im.mode == "I" and samples.size:
+            lo, hi = int(samples.min()), int(samples.max())
+            if lo < 0 or hi > 65535:
+                raise ValueError(f"cannot save a mode I image with values {lo}..{hi} as .fkm "
+                                 "(16-bit grey 0..65535 only): convert it to 8 bits first")
+        grey = reduce_16_to_8(samples)
+    key = im.info.get("transparency")
+    if not isinstance(key, int) or isinstance(key, bool):
+        return grey, None
+    return grey, samples == key
+
+
+def _grey_palette_image(im: Image.Image, colors: int):
+    from .palette import PaletteImage
+
+    grey, keyed = _grey_of(im)
+    # One code per (grey, alpha) pair: the distinct ones, up to ``colors``, are kept exactly.
+    codes = grey.astype(np.int32)
+    if keyed is not None:
+        codes = codes * 2 + ~keyed  # odd: opaque
+    used = np.flatnonzero(np.bincount(codes.ravel(), minlength=512))
+    if len(used) <= colors:
+        lut = np.zeros(512, np.uint8)
+        lut[used] = np.arange(len(used))
+        if keyed is None:
+            palette = used[:, None]
+        else:
+            g = used >> 1
+            palette = np.stack([g, g, g, np.where(used & 1, 255, 0)], axis=1)
+        return PaletteImage(palette.astype(np.uint8), lut[codes])
+    from .quantize import quantize
+
+    if keyed is None:
+        q = quantize(grey, colors, seed=0)
+    else:
+        alpha = np.where(keyed, 0, 255).astype(np.uint8)
+        q = quantize(np.stack([grey, grey, grey, alpha], axis=-1), colors, seed=0)
+    return PaletteImage(q.palette, q.indices)
+
+
+_GREY_MODES = ("1", "L", "I", "I;16", "I;16L", "I;16B", "I;16N")
+_ALPHA_MODES = ("RGBA", "RGBa", "LA", "La", "PA")
 
 
 def _to_palette_image(im: Image.Image, colors: int):
     from .palette import PaletteImage
 
-    if not 1 <= colors <= 256:
-        raise ValueError(f"colors = {colors}, must be in 1..256")
     if im.mode == "P":
         indices = np.asarray(im, dtype=np.uint8)
-        palette = _palette_of(im)
         k = int(indices.max()) + 1 if indices.size else 1
-        if k > len(palette):  # a short palette: indices past it are black, as Pillow shows them
-            palette = np.concatenate([palette, np.zeros((k - len(palette), palette.shape[1]),
-                                                        np.uint8)])
-        return PaletteImage(np.ascontiguousarray(palette[:k]), indices)
-    if im.mode in ("1", "L"):
-        grey = np.asarray(im.convert("L"), dtype=np.uint8)
-        levels = np.flatnonzero(np.bincount(grey.ravel(), minlength=256))
-        if len(levels) <= colors:
-            lut = np.zeros(256, np.uint8)
-            lut[levels] = np.arange(len(levels), dtype=np.uint8)
-            return PaletteImage(levels.astype(np.uint8)[:, None], lut[grey])
-        array = grey
-    else:
-        has_alpha = "A" in im.mode or "transparency" in im.info
-        array = np.asarray(im.convert("RGBA" if has_alpha else "RGB"), dtype=np.uint8)
+        return PaletteImage(_palette_of(im, k), indices)
+    if im.mode in _GREY_MODES:
+        return _grey_palette_image(im, colors)
+    if im.mode == "F":
+        raise ValueError("cannot save a mode F (floating-point) image as .fkm: convert it to "
+                         "8 bits first (mode L or RGB)")
+    has_alpha = im.mode in _ALPHA_MODES or "transparency" in im.info
+    array = np.asarray(im.convert("RGBA" if has_alpha else "RGB"), dtype=np.uint8)
     from .quantize import quantize
 
     q = quantize(array, colors, seed=0)
@@ -133,12 +202,16 @@ def _to_palette_image(im: Image.Image, colors: int):
 def _save(im: Image.Image, fp, filename) -> None:
     from .codec import encode
 
-    colors = int(im.encoderinfo.get("colors", 256))
-    fp.write(encode(_to_palette_image(im, colors)))
+    colors = im.encoderinfo.get("colors", 256)
+    if isinstance(colors, bool) or not isinstance(colors, (int, np.integer)):
+        raise TypeError(f"colors must be an integer, got {colors!r}")
+    if not 1 <= colors <= 256:
+        raise ValueError(f"colors = {colors}, must be in 1..256")
+    fp.write(encode(_to_palette_image(im, int(colors))))
 
 
 def register() -> None:
-    """Register the .fkm format with Pillow (and its extension with imageio, if loaded)."""
+    """Register the .fkm format with Pillow (imageio's Pillow plugin then reads and writes it)."""
     global _registered
     if _registered:
         return

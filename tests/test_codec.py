@@ -119,6 +119,13 @@ def test_encode_rejects_bad_images(palette, indices, message):
         encode(PaletteImage(palette, indices))
 
 
+@pytest.mark.parametrize("strip_height", [2.5, 2.0, True, "2"])
+def test_encode_rejects_non_integer_strip_height(strip_height):
+    with pytest.raises(TypeError, match=f"strip_height must be an integer, got {strip_height!r}"):
+        encode(random_image(10, 10, 4, 3), strip_height=strip_height)
+    assert read_info(encode(random_image(10, 10, 4, 3), strip_height=np.int64(3)))["n_strips"] == 4
+
+
 def test_encode_rejects_non_images():
     with pytest.raises(TypeError, match="palette"):
         encode(np.zeros((3, 3), np.uint8))

@@ -1,5 +1,8 @@
 """The Pillow plugin: .fkm through Image.open / Image.save, and imageio through Pillow."""
 
+import io
+import re
+
 import numpy as np
 import pytest
 from PIL import Image, UnidentifiedImageError
@@ -91,3 +94,124 @@ def test_imageio_reads_and_writes(tmp_path, c):
     assert np.array_equal(iio.imread(path), _pixels(img))
     iio.imwrite(tmp_path / "y.fkm", _pixels(img))
     assert np.array_equal(_pixels(fastkm.load(tmp_path / "y.fkm")), _pixels(img))
+
+
+def _saved(im, **options):
+    buf = io.BytesIO()
+    im.save(buf, "FKM", **options)
+    back = Image.open(io.BytesIO(buf.getvalue()))
+    back.load()
+    return back
+
+
+V16 = np.array([[0, 1000, 30000, 65535]], np.uint16)
+V16_AS_8 = [0, 4, 117, 255]  # (v * 255 + 32767) // 65535, as fastkm.images reads 16-bit files
+
+
+@pytest.mark.parametrize("mode", ["I;16", "I;16L", "I;16B", "I"])
+def test_save_16_bit_grey_is_rounded_to_8_bits(mode):
+    if mode == "I":
+        im = Image.fromarray(V16.astype(np.int32))
+    else:
+        dtype = ">u2" if mode == "I;16B" else "<u2"
+        im = Image.frombytes(mode, (4, 1), V16.astype(dtype).tobytes())
+    assert im.mode == mode
+    back = _saved(im)
+    assert back.mode == "L" and np.asarray(back).tolist() == [V16_AS_8]
+
+
+@pytest.mark.parametrize("array, message", [
+    (np.array([[0.0, 0.25, 1.0]], np.float32), "mode F (floating-point) image"),
+    (np.array([[-1, 0, 70000]], np.int32), "mode I image with values -1..70000"),
+])
+def test_save_refuses_float_and_wide_integer_images(tmp_path, array, message):
+    im = Image.fromarray(array)
+    with pytest.raises(ValueError, match=re.escape(message) + ".*convert it to 8 bits first"):
+        im.save(tmp_path / "x.fkm")
+    assert list(tmp_path.iterdir()) == []  # Pillow removes the file it created
+
+
+@pytest.mark.parametrize("colors, error, message", [
+    (2.5, TypeError, "colors must be an integer, got 2.5"),
+    (True, TypeError, "colors must be an integer, got True"),
+    ("8", TypeError, "colors must be an integer, got '8'"),
+    (0, ValueError, "colors = 0, must be in 1..256"),
+    (257, ValueError, "colors = 257, must be in 1..256"),
+])
+def test_save_checks_the_colors_option(colors, error, message):
+    rgb = Image.fromarray(np.zeros((4, 4, 3), np.uint8))
+    with pytest.raises(error, match=re.escape(message)):
+        _saved(rgb, colors=colors)
+
+
+def test_save_short_palette_pads_with_opaque_black():
+    im = Image.fromarray(np.arange(6, dtype=np.uint8).reshape(2, 3), "P")
+    im.putpalette([255, 0, 0, 10, 0, 255, 0, 20], "RGBA")
+    back = _saved(im)
+    assert np.array_equal(np.asarray(back.convert("RGBA")), np.asarray(im.convert("RGBA")))
+    assert np.asarray(back.convert("RGBA"))[1, 2].tolist() == [0, 0, 0, 255]
+    # A tRNS index past a short RGB palette is transparent, as Pillow shows it.
+    im = Image.fromarray(np.arange(6, dtype=np.uint8).reshape(2, 3), "P")
+    im.putpalette([255, 0, 0, 0, 255, 0])
+    im.info["transparency"] = 4
+    back = _saved(im)
+    assert np.array_equal(np.asarray(back.convert("RGBA")), np.asarray(im.convert("RGBA")))
+    assert np.asarray(back.convert("RGBA"))[:, :, 3].tolist() == [[255, 255, 255], [255, 0, 255]]
+
+
+@pytest.mark.parametrize("mode, key", [("L", 50), ("1", 255)])
+def test_save_grey_colour_key_becomes_alpha(mode, key):
+    im = Image.fromarray(np.array([[0, 50, 100, 255]], np.uint8)).convert(mode)
+    im.info["transparency"] = key
+    back = _saved(im)
+    assert back.mode == "P" and back.palette.mode == "RGBA"
+    assert np.array_equal(np.asarray(back.convert("RGBA")), np.asarray(im.convert("RGBA")))
+    assert 0 in np.asarray(back.convert("RGBA"))[:, :, 3]
+
+
+def test_save_grey_colour_key_when_quantized():
+    grey = np.arange(40, dtype=np.uint8).reshape(5, 8) * 6
+    im = Image.fromarray(grey)
+    im.info["transparency"] = 60
+    back = np.asarray(_saved(im, colors=8).convert("RGBA"))
+    assert (back[:, :, 3] == 0).tolist() == (grey == 60).tolist()
+
+
+def test_save_16_bit_key_is_compared_before_rounding():
+    v = np.array([[0, 1000, 1001, 65535]], np.uint16)  # 1000 and 1001 both round to 4
+    im = Image.fromarray(v)
+    im.info["transparency"] = 1000
+    back = np.asarray(_saved(im).convert("RGBA"))
+    assert back[0].tolist() == [[0, 0, 0, 255], [4, 4, 4, 0], [4, 4, 4, 255], [255, 255, 255, 255]]
+
+
+def test_verify_passes_a_good_file_and_closes_it(tmp_path):
+    fastkm.save(tmp_path / "g.fkm", _image(3))
+    im = Image.open(tmp_path / "g.fkm")
+    fp = im.fp
+    im.verify()
+    assert fp.closed and im.fp is None
+
+
+def test_verify_catches_a_file_cut_mid_strip(tmp_path):
+    data = encode(_image(3, shape=(60, 50)))
+    (tmp_path / "c.fkm").write_bytes(data[:len(data) - 20])
+    message = "truncated .fkm file: truncated at byte"
+    with Image.open(tmp_path / "c.fkm") as im, pytest.raises(OSError, match=message):
+        im.verify()
+
+
+def test_verify_catches_a_damaged_strip(tmp_path):
+    data = bytearray(encode(_image(3)))
+    data[-10] ^= 0xFF
+    (tmp_path / "s.fkm").write_bytes(bytes(data))
+    message = "broken .fkm file: CRC mismatch in strip 0"
+    with Image.open(tmp_path / "s.fkm") as im, pytest.raises(SyntaxError, match=message):
+        im.verify()
+
+
+def test_imageio_writes_bytes_with_the_pillow_plugin_named():
+    iio = pytest.importorskip("imageio.v3")
+    img = _image(3)
+    data = iio.imwrite("<bytes>", _pixels(img), extension=".fkm", plugin="pillow")
+    assert np.array_equal(fastkm.decode(data).to_image(), _pixels(img))

@@ -115,6 +115,9 @@ def encode(img, *, strip_height: int | None = None, reorder: bool = True,
     palette, indices = _check_image(img)
     h, w = indices.shape
     k = palette.shape[0]
+    if strip_height is not None and (isinstance(strip_height, bool)
+                                     or not isinstance(strip_height, (int, np.integer))):
+        raise TypeError(f"strip_height must be an integer, got {strip_height!r}")
     sh = _strip_height(h, w) if strip_height is None else int(strip_height)
     if not 1 <= sh <= h or n_strips_for(h, sh) > MAX_STRIPS:
         raise ValueError(f"strip_height {sh} must be in 1..{h} and give at most {MAX_STRIPS} strips")
