@@ -23,8 +23,9 @@ their states' arrays in place, so a replay could read arrays a later step had ch
 state carries its generation and the arrays theirs (``_fresh``): a mismatch raises
 ``LostStateError``, and ``fit`` counts every block afresh from the last centres the client
 holds, as after a re-seeding. The fit's result is then that of the same centres, counted
-again (equal to the in-memory fit up to the rounding of the sums). ``labels_`` still refers
-to the final states: a worker lost after the fit makes computing it raise that error.
+again (equal to the in-memory fit up to the rounding of the sums). ``labels_`` are read from
+the final states; after a worker lost later, a rebuilt state gives way to the labels of the
+final centres computed afresh.
 
 Seeding: k-means|| (``kmeans_parallel``), then k-means++ on its weighted candidates.
 """
@@ -335,8 +336,13 @@ def _relocate(control, tol, xg, states, groups, starts):
                   changed, settled=take == 0)
 
 
-def _labels_of(state, j):
-    return _fresh(state[0][j])[0]
+def _labels_of(state, j, X, centers):
+    """Block ``j``'s labels from its group's final state; if Dask rebuilt that state from
+    changed arrays (a worker lost after the fit), the labels of ``centers`` afresh."""
+    try:
+        return _fresh(state[0][j])[0]
+    except LostStateError:
+        return block_labels(X, centers)
 
 
 def _totals(state):
@@ -468,7 +474,7 @@ def fit(km, X, sample_weight=None):
     label_of = dask.delayed(_labels_of, pure=True)
     blocks = {}
     for g, s in zip(groups, states):
-        blocks.update((i, label_of(s, j)) for j, i in enumerate(g))
+        blocks.update((i, label_of(s, j, xb[i], centers)) for j, i in enumerate(g))
     blocks = dask.persist(*[blocks[i] for i in range(len(xb))])
     labels = da.concatenate([da.from_delayed(b, shape=(n,), dtype=np.int32)
                              for b, n in zip(blocks, X.chunks[0])])

@@ -193,8 +193,10 @@ def test_a_state_changed_by_a_later_step_is_refused():
         dask_kmeans._block_step(X, w, first, centers, half_sep, moved, first[8])
     with pytest.raises(dask_kmeans.LostStateError, match=message):
         dask_kmeans._totals([[first]])
-    with pytest.raises(dask_kmeans.LostStateError, match=message):
-        dask_kmeans._labels_of([[first]], 0)
+    # labels_ read from a rebuilt state: those of the centres, computed afresh.
+    moved_away = centers + 0.5
+    nearest = ((X[:, None, :] - moved_away[None]) ** 2).sum(axis=2).argmin(axis=1)
+    np.testing.assert_array_equal(dask_kmeans._labels_of([[first]], 0, X, moved_away), nearest)
 
 
 def test_a_worker_lost_mid_fit_gives_the_in_memory_result():
@@ -205,7 +207,7 @@ def test_a_worker_lost_mid_fit_gives_the_in_memory_result():
     fit counts every block afresh from the last centres and ends as in memory."""
     import os
 
-    from distributed import Client, LocalCluster
+    from distributed import Client, LocalCluster, wait
     from distributed.diagnostics.plugin import WorkerPlugin
 
     class DieAtStep(WorkerPlugin):
@@ -230,12 +232,15 @@ def test_a_worker_lost_mid_fit_gives_the_in_memory_result():
     want = fastkm.KMeans(16, init=start, tol=0, max_iter=40).fit(X)
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
                       dashboard_address=":0") as cluster, Client(cluster) as client:
-        doomed = sorted(client.scheduler_info()["workers"])[0]
+        dX = da.from_array(X, chunks=(10_000, 3)).persist()
+        wait(dX)
+        held = client.who_has(dX)  # a worker with blocks runs a group step every iteration
+        doomed = sorted({w for holders in held.values() for w in holders})[0]
+        pid = client.run(os.getpid, workers=[doomed])[doomed]
         client.register_plugin(DieAtStep(doomed, 25))
-        got = fastkm.KMeans(16, init=start, tol=0, max_iter=40).fit(
-            da.from_array(X, chunks=(10_000, 3)))
+        got = fastkm.KMeans(16, init=start, tol=0, max_iter=40).fit(dX)
         labels = got.labels_.compute()
-        assert doomed not in client.scheduler_info()["workers"]  # it did die
+        assert pid not in client.run(os.getpid).values()  # it did die
     assert got.n_iter_ == want.n_iter_ == 40
     assert got.inertia_ == pytest.approx(want.inertia_, rel=1e-9)
     np.testing.assert_array_equal(labels, want.labels_)
