@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from .fileio import OutputWriteError
@@ -222,8 +222,17 @@ def compress_many(inputs, out_dir, n_colors, *, fmt="fkm", targets=None, jobs=No
     args = [(inputs[i], targets[i], n_colors, options) for i in todo]
     kwargs = {"overwrite": overwrite, "measure": measure}
     if client is not None:
-        _run_dask(client, todo, args, {**kwargs, "large_threads": 1, "overwrite": True},
-                  done, retries)
+        # Workers run in folders of their own: a relative path would name another file
+        # there (and overwrite holds for retries), so they get absolute ones; the results
+        # keep the names the caller gave.
+        absolute = [(Path(os.path.abspath(a[0])), Path(os.path.abspath(a[1])), *a[2:])
+                    for a in args]
+
+        def done_as_named(i, result):
+            done(i, replace(result, source=str(inputs[i]), target=str(targets[i])))
+
+        _run_dask(client, todo, absolute, {**kwargs, "large_threads": 1, "overwrite": True},
+                  done_as_named, retries)
     else:
         jobs = default_jobs() if jobs is None else int(jobs)
         if jobs < 1:

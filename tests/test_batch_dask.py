@@ -7,6 +7,7 @@ import os
 import shutil
 import signal
 import threading
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -93,6 +94,26 @@ def test_existing_output_refused_without_overwrite(tmp_path, cluster, crops):
     results = compress_many(crops[:2], tmp_path, 4, client=client)
     assert "already exists" in results[0].error and results[1].ok
     assert (tmp_path / "c00.fkm").read_bytes() == b"keep"
+
+
+def test_relative_paths_name_the_callers_files_not_the_workers(tmp_path, cluster, crops,
+                                                                monkeypatch):
+    """Workers run in folders of their own: relative paths made them read and write (and,
+    as a retry may, overwrite) files there, not the caller's."""
+    _, client = cluster
+    monkeypatch.chdir(tmp_path)
+    Path("in").mkdir()
+    Path("out").mkdir()
+    for p in crops[:2]:
+        shutil.copy(p, Path("in") / p.name)
+    inputs = [Path("in") / p.name for p in crops[:2]]
+    results = compress_many(inputs, Path("out"), 4, fmt="png", client=client, seed=1)
+    assert [r.error for r in results] == [None, None]
+    assert [r.source for r in results] == [str(p) for p in inputs]
+    assert [r.target for r in results] == [str(Path("out") / f"{p.stem}.png") for p in crops[:2]]
+    for p in crops[:2]:
+        np.testing.assert_array_equal(read_image(tmp_path / "out" / f"{p.stem}.png"),
+                                      fastkm.quantize(read_image(p), 4, seed=1).to_image())
 
 
 def test_cli_scheduler_address(tmp_path, cluster, crops):
