@@ -8,8 +8,38 @@ a program (the CLI) say so while that happens.
 
 from __future__ import annotations
 
+import os
+import tempfile
 import threading
 from typing import Callable
+
+
+def _locator_found() -> bool:
+    """Whether Numba can cache this package's kernels anywhere: NUMBA_CACHE_DIR, beside the
+    sources, or the user's cache folder (its own rules, asked of its locator classes)."""
+    try:
+        from numba.core.caching import CacheImpl
+    except ImportError:  # another Numba layout: leave the choice to Numba
+        return True
+    return any(cls.from_function(_locator_found, __file__) is not None
+               for cls in CacheImpl._locator_classes)
+
+
+def _ensure_cache_location() -> None:
+    """A read-only install run by a user whose home is not writable either (Docker's
+    ``USER nobody``): Numba then refuses every ``cache=True`` kernel at import ("no locator
+    available"). Cache in a private folder of the temporary directory instead."""
+    if _locator_found():
+        return
+    from numba.core import config
+
+    user = os.getuid() if hasattr(os, "getuid") else os.getlogin()
+    folder = os.path.join(tempfile.gettempdir(), f"fastkm-numba-cache-{user}")
+    os.makedirs(folder, mode=0o700, exist_ok=True)
+    config.CACHE_DIR = folder
+
+
+_ensure_cache_location()
 
 
 def prange_only() -> dict:

@@ -232,9 +232,12 @@ def _as_nobody() -> list[str] | None:
     return ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
 
 
-def test_read_only_install_caches_under_the_users_cache_folder(tmp_path):
+@pytest.mark.parametrize("home_writable", [True, False])
+def test_read_only_install_caches_under_the_users_cache_folder(tmp_path, home_writable):
     """A package folder nobody may write to (an install by root, run by another user):
-    Numba's cache goes to the user's cache folder, and the second run compiles nothing."""
+    Numba's cache goes to the user's cache folder, and the second run compiles nothing.
+    With no writable home either (Docker's USER nobody), Numba refused every kernel at
+    import ("no locator available"): the cache goes to the temporary folder instead."""
     import fastkm
 
     script = """
@@ -255,11 +258,13 @@ print("compiled" if compiled else "cached")
 """
     prefix = _as_nobody()
     home = Path(tempfile.mkdtemp(prefix="fastkm-home-"))
+    temp = Path(tempfile.mkdtemp(prefix="fastkm-tmp-"))
     try:
         if prefix is not None:
             os.chown(home, 65534, 65534)
+            os.chown(temp, 65534, 65534)
             package_root = None
-            env = _env(HOME=str(home), XDG_CACHE_HOME=str(home / "cache"))
+            env = _env(HOME=str(home), XDG_CACHE_HOME=str(home / "cache"), TMPDIR=str(temp))
         else:  # not root: a read-only copy of the package stands for the install
             package_root = home / "site"
             shutil.copytree(Path(fastkm.__file__).parent, package_root / "fastkm",
@@ -268,9 +273,12 @@ print("compiled" if compiled else "cached")
                 path.chmod(0o555 if path.is_dir() else 0o444)
             (package_root / "fastkm").chmod(0o555)
             env = _env(HOME=str(home), XDG_CACHE_HOME=str(home / "cache"),
-                       PYTHONPATH=str(package_root))
+                       PYTHONPATH=str(package_root), TMPDIR=str(temp))
             prefix = []
-        probe = _run(prefix + [sys.executable, "-c", "import fastkm.codec"], env)
+        if not home_writable:
+            home.chmod(0o555)
+        # Can that user run this Python at all (no kernel is loaded by these imports)?
+        probe = _run(prefix + [sys.executable, "-c", "import fastkm, numba"], env)
         if probe.returncode != 0:
             pytest.skip(f"cannot run this Python as another user here: {probe.stderr[-200:]}")
         first = _run(prefix + [sys.executable, "-c", script], env)
@@ -278,10 +286,18 @@ print("compiled" if compiled else "cached")
         second = _run(prefix + [sys.executable, "-c", script], env)
         assert second.returncode == 0, second.stderr
         assert (first.stdout.strip(), second.stdout.strip()) == ("compiled", "cached")
-        cached = _cached_files(home / "cache")
-        assert cached and all("numba" in p.parts for p in cached)
+        if home_writable:
+            cached = _cached_files(home / "cache")
+            assert cached and all("numba" in p.parts for p in cached)
+        else:
+            assert not (home / "cache").exists()
+            assert [p.name for p in temp.iterdir()] == [
+                f"fastkm-numba-cache-{65534 if prefix else os.getuid()}"]
+            assert _cached_files(temp)
     finally:
+        home.chmod(0o755)
         shutil.rmtree(home, ignore_errors=True)
+        shutil.rmtree(temp, ignore_errors=True)
 
 
 # ------------------------------------------------------------------------------ imports
