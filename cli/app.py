@@ -399,6 +399,10 @@ def decode(
         target = output if output is not None else source.with_suffix(".png")
         if target.suffix.lower() != ".png":
             raise CliError(f"-o/--output: decode writes PNG, got {target}")
+        if output is None and source.suffix.lower() == ".png":
+            # Its default output would be itself: say what is wrong with the input instead.
+            _check_input(source)
+            _decoded(outputs.codec(), source, source.read_bytes(), info=True)
         outputs.check_distinct([source], [target])
         outputs.check_outputs([target], force)
         codec = outputs.codec()
@@ -410,7 +414,8 @@ def decode(
         n_bytes = write_png(target, image, overwrite=force)
         if not quiet:
             h, w = image.shape
-            report.console().print(f"wrote {target}  {w}x{h}, {image.n_colors} colours, "
+            colours = "colour" if image.n_colors == 1 else "colours"
+            report.console().print(f"wrote {target}  {w}x{h}, {image.n_colors} {colours}, "
                                    f"{n_bytes:,} bytes")
 
 
@@ -428,9 +433,9 @@ def info(
         codec = outputs.codec()
         _check_input(source)
         data = source.read_bytes()
-        with firstrun.CompileNotice(background=False):
-            header = _decoded(codec, source, data, info=True)
-        _decoded(codec, source, data)  # every strip, not only the header and checksums
+        header = _decoded(codec, source, data, info=True)
+        with firstrun.CompileNotice(background=False):  # decoding compiles on a first run
+            _decoded(codec, source, data)  # every strip, not only the header and checksums
         report.console().print(report.info_view(source, header, len(data)))
 
 

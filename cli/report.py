@@ -198,8 +198,10 @@ def info_view(path, header: dict, file_bytes: int) -> Group:
     total = header.get("total_bytes", file_bytes)
     fields.add_row("size", f"{total:,} bytes = {header.get('coded_bytes', 0):,} coded + "
                            f"{header.get('overhead_bytes', 0):,} header, palette and tables")
+    ratio = ratio_to_raw24(total, h, w)
+    versus = (f"{ratio:.1f}x smaller than" if ratio >= 1 else f"{1 / ratio:.1f}x larger than")
     fields.add_row("rate", f"{bits_per_pixel(total, h, w):.3f} bits per pixel, "
-                           f"{ratio_to_raw24(total, h, w):.1f}x smaller than raw 24-bit")
+                           f"{versus} raw 24-bit")
     if "file_crc32" in header:
         fields.add_row("crc-32", header["file_crc32"])
     title = Text(f"palette ({k} colour{'s' if k != 1 else ''})", style="bold")

@@ -111,8 +111,16 @@ def test_output_that_is_its_input_is_refused_even_with_force(tmp_path, photo):
 
 
 def test_decode_refuses_to_write_over_its_input(tmp_path, photo):
+    # A PNG is not a .fkm file: that is what is wrong, not the default output's name.
     line = one_error_line(run("decode", photo, "--force"))
-    assert line.startswith(f"error: {photo}: is an input of this command")
+    assert line.startswith(f"error: {photo}: not a valid .fkm file: bad magic")
+    # A real .fkm file named .png: its default output would be itself.
+    disguised = tmp_path / "disguised.png"
+    assert run("compress", photo, "-k", 2, "-o", tmp_path / "x.fkm", "-q").exit_code == 0
+    (tmp_path / "x.fkm").rename(disguised)
+    line = one_error_line(run("decode", disguised, "--force"))
+    assert line.startswith(f"error: {disguised}: is an input of this command")
+    assert run("decode", disguised, "-o", tmp_path / "back.png").exit_code == 0
 
 
 def test_sweep_and_compare_refuse_to_write_over_their_input(tmp_path, photo):
@@ -224,3 +232,15 @@ def test_colour_keyed_png_keeps_its_transparency_through_compress(tmp_path):
     back = read_image(tmp_path / "q.png")
     assert back.shape == (4, 6, 4)
     np.testing.assert_array_equal(back[..., 3], np.where(rgb[..., 0] == 0, 0, 255))
+
+
+def test_tiny_files_are_not_called_smaller_and_one_colour_is_singular(tmp_path):
+    from PIL import Image
+
+    Image.new("RGB", (1, 1), (10, 20, 30)).save(tmp_path / "one.png")
+    assert run("compress", tmp_path / "one.png", "-k", 4, "-o", tmp_path / "one.fkm",
+               "-q").exit_code == 0
+    shown = run("info", tmp_path / "one.fkm")
+    assert shown.exit_code == 0 and "x larger than raw 24-bit" in shown.stdout
+    decoded = run("decode", tmp_path / "one.fkm", "-o", tmp_path / "back.png")
+    assert decoded.exit_code == 0 and ", 1 colour, " in decoded.stdout
