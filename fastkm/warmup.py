@@ -18,8 +18,10 @@ from __future__ import annotations
 
 import itertools
 import os
+import queue
 import subprocess
 import sys
+import threading
 from typing import Callable, Iterable
 
 import numpy as np
@@ -153,14 +155,29 @@ def warm(indices: list[int], jobs: int | None = None,
     workers = [subprocess.Popen(_worker_command(g), stdout=subprocess.PIPE,
                                 stderr=subprocess.DEVNULL, text=True) for g in groups]
     failed = []
+    # Every worker's lines as they come (read one worker after the other, the progress
+    # stood at half until the first finished, then jumped); callbacks stay on this thread.
+    lines: queue.Queue = queue.Queue()
+
+    def pump(stream):
+        for line in stream:
+            lines.put(line)
+        lines.put(None)
+
+    for worker in workers:
+        threading.Thread(target=pump, args=(worker.stdout,), daemon=True).start()
     try:
+        running = len(workers)
+        while running:
+            line = lines.get()
+            if line is None:
+                running -= 1
+            elif line.startswith("done "):
+                if progress is not None:
+                    progress(1)
+            elif line.startswith("failed "):
+                failed.append(line[len("failed "):].rstrip("\n"))
         for worker in workers:
-            for line in worker.stdout:
-                if line.startswith("done "):
-                    if progress is not None:
-                        progress(1)
-                elif line.startswith("failed "):
-                    failed.append(line[len("failed "):].rstrip("\n"))
             worker.wait()
     finally:
         for worker in workers:

@@ -113,6 +113,38 @@ def test_warmup_compiles_every_cli_path(tmp_path, small_photo):
             assert run.stderr == "", f"{args} {source.name}: {run.stderr}"
 
 
+def test_warm_reports_every_worker_as_it_goes(monkeypatch, tmp_path):
+    """Progress from every worker as it comes: read one after the other, the second
+    worker's entries only showed once the first had finished (a bar stuck at half). Here
+    the first worker waits until the second's two entries have been reported."""
+    from fastkm import warmup
+
+    marker = tmp_path / "seen-two"
+
+    def fake_worker(group):
+        wait = ("import os, sys, time\n"
+                "end = time.time() + 20\n"
+                f"while not os.path.exists({str(marker)!r}) and time.time() < end:\n"
+                "    time.sleep(0.02)\n"
+                f"tag = 'x' if os.path.exists({str(marker)!r}) else 'late'\n")
+        quick = "tag = 'x'\n"
+        script = ((wait if group[0] == 0 else quick)
+                  + f"for i in {list(group)}: print('done', i, flush=True)\n"
+                  + "print('failed', tag, flush=True)\n")
+        return [sys.executable, "-c", script]
+
+    def progress(n):
+        seen.append(n)
+        if len(seen) == 2:
+            marker.touch()
+
+    seen = []
+    monkeypatch.setattr(warmup, "partition", lambda indices, jobs: [[0, 1], [2, 3]])
+    monkeypatch.setattr(warmup, "_worker_command", fake_worker)
+    assert warmup.warm([0, 1, 2, 3], jobs=2, progress=progress) == ["x", "x"]
+    assert len(seen) == 4
+
+
 def test_warmup_rejects_bad_jobs():
     from fastkm.cli.app import app
     from typer.testing import CliRunner
