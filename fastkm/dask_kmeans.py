@@ -262,10 +262,10 @@ def _update(control, tol, groups, *group_parts):
     pending)``; the blocks' parts (sums, weights, members, largest coordinate; a list per
     group of ``groups``) are added in block order, so the result depends neither on the
     grouping nor on which worker finished first. When a cluster is left empty, the update
-    waits: ``pending`` becomes ``("relocate", sums, weights, members, changed)`` and the centres stay those
-    of the assignment, for the client to re-seed it (:func:`_relocate`); after that,
-    ``pending`` is "rescan" for one step. Once ``done`` (the squared shift at most
-    ``tol``) or waiting, the same control."""
+    waits: ``pending`` becomes ``("relocate", sums, weights, members, changed)`` and the
+    centres stay those of the assignment, for the client to re-seed it (:func:`_relocate`);
+    after that, ``pending`` is "rescan" for one step. Once ``done`` (the squared shift at
+    most ``tol``) or waiting, the same control."""
     from . import kernels
 
     centers, moved, done, n_iter, largest, pending = control
@@ -446,8 +446,7 @@ def fit(km, X, sample_weight=None):
         try:
             states, control = _iterate(step, totals, last, states, xg, wg, groups, starts,
                                        tol, max_iter)
-            done = control[2]
-            if done != "strict" or states[0] is None:
+            if control[2] != "strict" or states[0] is None:
                 # The labels of the final centres (in memory, those of the last assignment
                 # stand after a strict stop).
                 states = list(dask.persist(*[step(x, v, s, control, tol, groups, True)

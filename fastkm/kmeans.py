@@ -402,7 +402,14 @@ def far_scores(X, w, centers, labels, dist2):
     kernels.distances_to_labelled(X, centers, labels, dist2)
     scale = (np.einsum("ij,ij->i", X, X, dtype=np.float64)
              + np.einsum("ij,ij->i", centers, centers)[labels])
-    return np.where((w > 0) & (dist2 > ON_CENTRE * scale), dist2, -1.0)
+    return scores_off_centre(dist2, w, scale, ON_CENTRE)
+
+
+def scores_off_centre(dist2, w, scale, on_centre):
+    """``dist2`` where the point has weight and is off its centre (``dist2`` above
+    ``on_centre`` times ``scale``, its and its centre's squared norms), else -1: the scores
+    :func:`farthest` ranks for re-seeding, dense or sparse (whose distances round more)."""
+    return np.where((w > 0) & (dist2 > on_centre * scale), dist2, -1.0)
 
 
 def reseed(sums, weights, members, centers, empty, rows, w, labels):
@@ -586,13 +593,14 @@ class KMeans(EstimatorProtocol):
         # the OS's entropy, ~30 us a fit).
         explicit = isinstance(init, np.ndarray)
         rng = None if explicit and self.random_state is None else _as_rng(self.random_state)
-        # scikit-learn's scale for tol: the features' variance, whatever the sample weights.
-        ones = w if counts else np.ones(X.shape[0]) if self.tol > 0 else None
-        if sparse_x is not None:
-            variance = sparse_x.mean_variance(ones) if self.tol > 0 else 0.0
-        else:
-            variance = _weighted_mean_variance(X, ones) if self.tol > 0 else 0.0
-        tol = self.tol * variance
+        tol = 0.0
+        if self.tol > 0:
+            # scikit-learn's scale for tol: the features' variance, whatever the sample
+            # weights, unless they count repeated points.
+            scale_w = w if counts else np.ones(X.shape[0])
+            variance = (sparse_x.mean_variance(scale_w) if sparse_x is not None
+                        else _weighted_mean_variance(X, scale_w))
+            tol = self.tol * variance
         method = self.algorithm
         best = None
         for _ in range(n_init):

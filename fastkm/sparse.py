@@ -153,6 +153,8 @@ def center_sq_norms(centers):
 
 # Squared norms up to here leave ||x||² - 2 x·c + ||c||² finite.
 _MAX_SQ_NORM = 1e300
+# A row is on its centre (``kmeans.ON_CENTRE``) within the rounding of that expansion.
+_ON_CENTRE = 1e-12
 
 
 def _writable(a, dtype):
@@ -278,13 +280,12 @@ def _relocate_empty(X, w, centers, labels, dist, sums_t, weights):
     weighted values out of its old cluster's sums (scikit-learn's rule; the labels stay
     until the next assignment), by the dense fit's rules (``kmeans.far_scores``,
     ``kmeans.reseed``). ``sums_t`` is (D, K). Returns how many clusters were re-seeded."""
-    from .kmeans import farthest, reseed
+    from .kmeans import farthest, reseed, scores_off_centre
 
     members = np.bincount(labels, weights=w > 0, minlength=len(weights)).astype(np.int64)
     empty = np.flatnonzero(members == 0)
-    # On its centre (``kmeans.far_scores``) within the rounding of ||x||² - 2x·c + ||c||².
-    scale = X.row_norms + center_sq_norms(centers)[labels]
-    score = np.where((w > 0) & (dist > 1e-12 * scale), dist, -1.0)
+    score = scores_off_centre(dist, w, X.row_norms + center_sq_norms(centers)[labels],
+                              _ON_CENTRE)
     far = farthest(score, min(empty.size, int(np.count_nonzero(score > 0))))
     rows = np.array([X.row(int(i)) for i in far]).reshape(len(far), X.shape[1])
     reseed(sums_t.T, weights, members, centers, empty[:len(far)], rows, w[far], labels[far])

@@ -195,8 +195,9 @@ def check_feature_names(estimator, X):
     if len(fitted) == len(names) and (fitted == names).all():
         return
     message = "The feature names should match those that were passed during fit.\n"
-    unseen = [n for n in names if n not in set(fitted)]
-    missing = [n for n in fitted if n not in set(names)]
+    known, given = set(fitted), set(names)
+    unseen = [n for n in names if n not in known]
+    missing = [n for n in fitted if n not in given]
     for title, group in (("Feature names unseen at fit time:", unseen),
                          ("Feature names seen at fit time, yet now missing:", missing)):
         if group:
