@@ -9,10 +9,13 @@ the centre norms are ``np.einsum("ij,ij->i", C, C)`` as scikit-learn's ``row_nor
 The centres are read transposed, (D, K): a stored value at column d then multiplies one
 contiguous row of K centre coordinates, a loop the compiler vectorises, where a (K, D)
 layout reads K coordinates D apart. This is where the speed over scikit-learn comes from.
+Lloyd's iterations read float32 copies (:func:`assign`), redoing near ties in float64,
+so the labels stay those of the float64 kernel.
 
-All sums are float64. The centre sums are accumulated cluster by cluster (each prange
-iteration owns one cluster's row of sums and reads its members in row order), so there is
-no race and the result does not depend on the thread count.
+All sums are float64. The centre sums are accumulated column by column from a weighted CSC
+copy (each prange iteration owns columns, so rows of the (D, K) sums, and reads their
+values in row order), so there is no race and the result does not depend on the thread
+count.
 
 The caller (``fastkm.kmeans``) validates: indices in range, indptr non-decreasing,
 ``len(data) == indptr[-1]``; these kernels index unchecked.
@@ -24,7 +27,8 @@ import math
 
 import numba
 import numpy as np
-from numba import float64, int32, int64, prange, void
+from numba import boolean, float32, float64, int32, int64, prange, void
+from numba.types import Tuple
 
 from .jit import prange_only
 
@@ -62,28 +66,101 @@ def _row_dots(indptr, indices, data, centers_t, i, dots):
             dots[j] += row[j] * v
 
 
-@numba.njit(void(*_CSR, float64[:, ::1], float64[::1], int32[::1], float64[::1]),
+@numba.njit(cache=True, inline="always")
+def _nearest(dots, center_norms):
+    """The first ``j`` minimising ``||c_j||² - 2 dots[j]``, and that minimum."""
+    label = 0
+    low = np.inf
+    for j in range(dots.shape[0]):
+        d = center_norms[j] - 2.0 * dots[j]
+        if d < low:
+            low = d
+            label = j
+    return label, low
+
+
+# Float32 products and sums of ``n`` terms, and the float64 sums they stand in for, are
+# within (n + _GAMMA_TERMS) * 2**-24 of the sum of the terms' magnitudes (Higham's gamma_n,
+# widened for the two conversions to float32 and for the float64 sum's own error).
+_GAMMA_TERMS = 4
+# An absolute allowance per term for float32 underflow (subnormal spacing is 2**-149).
+_TINY = 2.0 ** -146
+# The float32 sums are used while rows have at most this many values (so that gamma's
+# 1 / (1 - n u) < 1.01) and every product and sum of a row's products stays below
+# _F32_MAX (float32 overflows at 3.4e38).
+_F32_MAX_ROW_VALUES = 100_000
+_F32_MAX = 1e36
+
+
+@numba.njit(cache=True, inline="always")
+def _float32_label(indptr, indices, data32, row_norms, centers_t32, center_norms,
+                   center_max, i, dots32, labels):
+    """``assign``'s float32 sums for row ``i``: writes its label and returns True when the
+    nearest centre is clear of the second by more than the error bound, else False."""
+    lo = indptr[i]
+    hi = indptr[i + 1]
+    dots32[:] = 0.0
+    for p in range(lo, hi):
+        v = data32[p]
+        row = centers_t32[indices[p]]
+        for j in range(dots32.shape[0]):
+            dots32[j] += row[j] * v
+    label = 0
+    low = np.inf
+    second = np.inf
+    for j in range(dots32.shape[0]):
+        d = center_norms[j] - 2.0 * np.float64(dots32[j])
+        if d < low:
+            second = low
+            low = d
+            label = j
+        elif d < second:
+            second = d
+    terms = hi - lo + _GAMMA_TERMS
+    x_norm = math.sqrt(row_norms[i]) * (1.0 + 1e-12)
+    dot_err = terms * (1.01 * 2.0 ** -24) * x_norm * center_max + terms * _TINY * (
+        1.0 + x_norm + center_max)
+    # each distance: twice its dot's error, plus the rounding of the subtraction
+    err = 2.0 * dot_err + 2.0 ** -51 * (center_max * center_max + 2.0 * x_norm * center_max)
+    if second - low > 2.0 * err:
+        labels[i] = label
+        return True
+    return False
+
+
+@numba.njit(void(*_CSR, float32[::1], float64[::1], float64[:, ::1], float32[:, ::1],
+                 float64[::1], float64, boolean, int32[::1], float64[::1]),
             parallel=prange_only(), cache=True)
-def assign(indptr, indices, data, centers_t, center_norms, labels, best):
+def assign(indptr, indices, data, data32, row_norms, centers_t, centers_t32, center_norms,
+           center_max, exact, labels, best):
     """Label of each row: the first ``j`` minimising ``||c_j||² - 2 x·c_j`` (``centers_t``
-    is (D, K), ``center_norms`` (K,)); ``best`` receives that minimum (the squared distance
-    minus ``||x||²``)."""
+    is (D, K), ``center_norms`` (K,)).
+
+    ``exact``: ``x·c_j`` in float64 over the row's values in storage order, and ``best``
+    receives the minimum (the squared distance minus ``||x||²``); ``data32`` and
+    ``centers_t32`` are not read. Otherwise the same labels, bit for bit, at float32 speed
+    (half the bytes of the centre rows each stored value reads) and ``best`` is not
+    written: ``x·c_j`` is summed in float32 from ``data32`` and ``centers_t32``, with an
+    error of at most ``gamma ||x|| ||c_j||`` (Cauchy-Schwarz on the sum of the terms'
+    magnitudes; ``center_max`` bounds every ``||c_j||``). When the nearest centre is ahead
+    of the second by more than twice a distance's error it is the exact one; else (near
+    ties) the row is redone in float64. The caller keeps every product and sum of a row's
+    products within float32 range."""
     n = len(indptr) - 1
     k = centers_t.shape[1]
     n_chunks = (n + _CHUNK - 1) // _CHUNK
     for chunk in prange(n_chunks):
+        dots32 = np.empty(k, dtype=np.float32)
         dots = np.empty(k)
         for i in range(chunk * _CHUNK, min(n, (chunk + 1) * _CHUNK)):
+            if not exact and _float32_label(indptr, indices, data32, row_norms, centers_t32,
+                                            center_norms, center_max, i, dots32, labels):
+                continue
             _row_dots(indptr, indices, data, centers_t, i, dots)
-            label = 0
-            low = np.inf
-            for j in range(k):
-                d = center_norms[j] - 2.0 * dots[j]
-                if d < low:
-                    low = d
-                    label = j
+            label, low = _nearest(dots, center_norms)
             labels[i] = label
-            best[i] = low
+            if exact:
+                best[i] = low
 
 
 @numba.njit(void(*_CSR, float64[::1], float64[:, ::1], float64[::1], float64[:, ::1]),
@@ -124,11 +201,38 @@ def inertia(indptr, indices, data, w, centers, center_norms, labels):
     return partial.sum()
 
 
-@numba.njit(void(*_CSR, float64[::1], int32[::1], float64[:, ::1]), parallel=prange_only(), cache=True)
-def accumulate(colptr, rows, data, w, labels, sums_t):
+@numba.njit(Tuple((int64[::1], int32[::1], float64[::1]))(*_CSR, float64[::1], int64),
+            cache=True)
+def weighted_csc(indptr, indices, data, w, n_columns):
+    """The matrix in CSC form (``colptr``, ``rows``, ``values``; rows ascending within each
+    column) with each value multiplied by its row's weight: ``values[q] = data[p] * w[i]``,
+    the product :func:`accumulate` would otherwise form (and gather ``w`` for) every
+    iteration. Serial: a counting sort of the values by column."""
+    n = len(indptr) - 1
+    colptr = np.zeros(n_columns + 1, dtype=np.int64)
+    for p in range(indptr[n]):
+        colptr[indices[p] + 1] += 1
+    for c in range(n_columns):
+        colptr[c + 1] += colptr[c]
+    at = colptr[:-1].copy()
+    rows = np.empty(indptr[n], dtype=np.int32)
+    values = np.empty(indptr[n])
+    for i in range(n):
+        wi = w[i]
+        for p in range(indptr[i], indptr[i + 1]):
+            q = at[indices[p]]
+            at[indices[p]] = q + 1
+            rows[q] = i
+            values[q] = data[p] * wi
+    return colptr, rows, values
+
+
+@numba.njit(void(int64[::1], int32[::1], float64[::1], int32[::1], float64[:, ::1]),
+            parallel=prange_only(), cache=True)
+def accumulate(colptr, rows, values, labels, sums_t):
     """Weighted sums of the clusters, transposed: ``sums_t[d, j] = sum of w_i x_id`` over
-    the rows i of cluster j, from the matrix in CSC form (``colptr``, ``rows``, ``data``;
-    rows sorted within a column). Each prange iteration owns one column, so one row of
+    the rows i of cluster j, from the matrix in CSC form with weighted values
+    (:func:`weighted_csc`). Each prange iteration owns one column, so one row of
     ``sums_t``, and adds its values in row order: no race, no dependence on the thread
     count.
 
@@ -142,8 +246,25 @@ def accumulate(colptr, rows, data, w, labels, sums_t):
             out = sums_t[c]
             out[:] = 0.0
             for p in range(colptr[c], colptr[c + 1]):
-                i = rows[p]
-                out[labels[i]] += data[p] * w[i]
+                out[labels[rows[p]]] += values[p]
+
+
+@numba.njit(float64(float64[:, ::1], float64[::1], float64[:, ::1], float64[:, ::1]),
+            cache=True)
+def new_centers(sums_t, weights, centers_t, centers):
+    """The centres' update in place: ``sums_t`` (D, K) becomes the new centres (sums over
+    weights; a cluster of weight 0 keeps its centre from ``centers_t``), ``centers`` (K, D)
+    their transpose. Returns the squared shift from ``centers_t``."""
+    d, k = sums_t.shape
+    shift = 0.0
+    for c in range(d):
+        for j in range(k):
+            new = sums_t[c, j] / weights[j] if weights[j] > 0 else centers_t[c, j]
+            t = new - centers_t[c, j]
+            shift += t * t
+            sums_t[c, j] = new
+            centers[j, c] = new
+    return shift
 
 
 def center_sq_norms(centers):
@@ -155,6 +276,12 @@ def center_sq_norms(centers):
 _MAX_SQ_NORM = 1e300
 # A row is on its centre (``kmeans.ON_CENTRE``) within the rounding of that expansion.
 _ON_CENTRE = 1e-12
+
+
+# Placeholders for the arrays that ``assign`` does not read in its exact mode.
+_NO_DATA32 = np.empty(0, dtype=np.float32)
+_NO_CENTERS32 = np.empty((0, 0), dtype=np.float32)
+_NO_BEST = np.empty(0)
 
 
 def _writable(a, dtype):
@@ -179,6 +306,35 @@ class CSR:
             raise ValueError("X has rows too large for squared distances in float64 (a "
                              "squared row norm is over 1e300); scale X down")
         self.csc = None
+        self._data32 = None
+
+    def _float32_data(self):
+        """``data`` in float32 and the largest row value times the most values in a row,
+        or (None, inf) when rows are too long or large for :func:`assign`'s float32 sums."""
+        if self._data32 is None:
+            row_values = max(int(np.diff(self.indptr).max(initial=0)), 1)
+            scale = float(np.abs(self.data).max(initial=0.0)) * row_values
+            ok = row_values <= _F32_MAX_ROW_VALUES and scale <= _F32_MAX
+            self._data32 = ((self.data.astype(np.float32), max(scale, 1.0)) if ok
+                            else (None, np.inf))
+        return self._data32
+
+    def _assign(self, centers, centers_t, labels, best=None):
+        norms = center_sq_norms(centers)
+        center_max = math.sqrt(norms.max(initial=0.0)) * (1.0 + 1e-12)  # >= every |c_jd|
+        data32, scale = self._float32_data()
+        if best is None and center_max * scale <= _F32_MAX:
+            assign(*self.arrays, data32, self.row_norms, centers_t,
+                   centers_t.astype(np.float32), norms, center_max, False, labels, _NO_BEST)
+        else:
+            assign(*self.arrays, _NO_DATA32, self.row_norms, centers_t, _NO_CENTERS32, norms,
+                   center_max, True, labels, best if best is not None else
+                   np.empty(len(labels)))
+
+    def assign(self, centers, centers_t, labels):
+        """Labels of the rows for the (K, D) ``centers`` (``centers_t`` their transpose),
+        into ``labels``, in float32 where it is safe (the labels of float64 all the same)."""
+        self._assign(centers, centers_t, labels)
 
     def row(self, i):
         """Row ``i`` as a dense float64 vector."""
@@ -197,31 +353,25 @@ class CSR:
 
     def labels(self, centers):
         """Nearest centre of each row, and the squared distance to it."""
+        centers = np.ascontiguousarray(centers, dtype=np.float64)
         labels = np.empty(self.shape[0], dtype=np.int32)
         best = np.empty(self.shape[0])
-        assign(*self.arrays, np.ascontiguousarray(centers.T), center_sq_norms(centers),
-               labels, best)
+        self._assign(centers, np.ascontiguousarray(centers.T), labels, best)
         return labels, np.maximum(best + self.row_norms, 0.0)
 
     def inertia(self, w, centers, labels):
         return inertia(*self.arrays, w, centers, center_sq_norms(centers), labels)
 
-    def _csc(self):
-        """The same matrix in CSC form (rows sorted within each column), made once."""
-        if self.csc is None:
-            import scipy.sparse as sp
+    def _csc(self, w):
+        """:func:`weighted_csc` of the matrix with the weights ``w``, made once per ``w``."""
+        if self.csc is None or self.csc[0] is not w:
+            self.csc = (w, weighted_csc(*self.arrays, w, self.shape[1]))
+        return self.csc[1]
 
-            m = sp.csr_matrix((self.data, self.indices, self.indptr), shape=self.shape).tocsc()
-            m.sort_indices()
-            self.csc = (np.ascontiguousarray(m.indptr, dtype=np.int64),
-                        np.ascontiguousarray(m.indices, dtype=np.int32),
-                        np.ascontiguousarray(m.data, dtype=np.float64))
-        return self.csc
-
-    def sums_t(self, w, labels, n_clusters):
+    def sums_t(self, w, labels, n_clusters, out=None):
         """Weighted sums of the clusters, transposed (D, K), and their weights (K,)."""
-        sums_t = np.empty((self.shape[1], n_clusters))
-        accumulate(*self._csc(), w, labels, sums_t)
+        sums_t = np.empty((self.shape[1], n_clusters)) if out is None else out
+        accumulate(*self._csc(w), labels, sums_t)
         return sums_t, np.bincount(labels, weights=w, minlength=n_clusters)
 
     def sums(self, w, labels, n_clusters):
@@ -234,9 +384,10 @@ class CSR:
         total = w.sum()
         one = np.zeros(self.shape[0], dtype=np.int32)
         sums, _ = self.sums_t(w, one, 1)
-        colptr, rows, data = self._csc()
         squares = np.empty((self.shape[1], 1))
-        accumulate(colptr, rows, data * data, w, one, squares)
+        indptr, indices, data = self.arrays
+        accumulate(*weighted_csc(indptr, indices, data * data, w, self.shape[1]), one,
+                   squares)
         mean = sums[:, 0] / total
         return float(np.maximum(squares[:, 0] / total - mean * mean, 0.0).mean())
 
@@ -307,28 +458,22 @@ def lloyd(X, w, centers, *, max_iter, tol, verbose=False):
     n_clusters = len(centers)
     centers = np.array(centers, dtype=np.float64, order="C")
     centers_t = np.ascontiguousarray(centers.T)
+    sums_t = np.empty_like(centers_t)
     labels_old = np.full(X.shape[0], -1, dtype=np.int32)
     labels = np.empty(X.shape[0], dtype=np.int32)
-    best = np.empty(X.shape[0])
     strict = False
     for it in range(max_iter):
-        assign(*X.arrays, centers_t, center_sq_norms(centers), labels, best)
-        sums_t, weights = X.sums_t(w, labels, n_clusters)
+        X.assign(centers, centers_t, labels)
+        sums_t, weights = X.sums_t(w, labels, n_clusters, out=sums_t)
         settled = False  # as in kmeans.lloyd: empty clusters, every row on its centre
         if (weights == 0).any():
-            dist = np.maximum(best + X.row_norms, 0.0)
+            dist = X.labels(centers)[1]  # labels as X.assign's
             settled = not _relocate_empty(X, w, centers, labels, dist, sums_t, weights)
-        full = weights > 0
-        if full.all():
-            sums_t /= weights
-        else:
-            sums_t[:, full] /= weights[full]
-            sums_t[:, ~full] = centers_t[:, ~full]
         if verbose:
             print(f"Iteration {it}, inertia {X.inertia(w, centers, labels)}.")
-        shift = float(((sums_t - centers_t) ** 2).sum())
-        centers_t = sums_t
-        centers = np.ascontiguousarray(centers_t.T)
+        # sums_t becomes the new centres and centers their (K, D) copy
+        shift = new_centers(sums_t, weights, centers_t, centers)
+        centers_t, sums_t = sums_t, centers_t
         if np.array_equal(labels, labels_old) or settled:
             strict = True
             if verbose:
@@ -341,5 +486,5 @@ def lloyd(X, w, centers, *, max_iter, tol, verbose=False):
             break
         labels_old, labels = labels, labels_old
     if not strict:
-        assign(*X.arrays, centers_t, center_sq_norms(centers), labels, best)
+        X.assign(centers, centers_t, labels)
     return centers, labels, X.inertia(w, centers, labels), it + 1

@@ -55,6 +55,81 @@ def test_kernels_match_numpy(seed, n, d, k, density):
         assert weights[j] == pytest.approx(w[members].sum(), rel=1e-12)
 
 
+def f32_labels(csr, C):
+    """Labels from ``sparse.assign_f32`` (through ``CSR.assign``) and from the float64
+    ``sparse.assign``."""
+    got = np.full(csr.shape[0], -1, dtype=np.int32)
+    csr.assign(C, np.ascontiguousarray(C.T), got)
+    return got, csr.labels(C)[0]
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 2**31), n=st.integers(1, 200), d=st.integers(1, 30),
+       k=st.integers(1, 12), density=st.floats(0.0, 1.0),
+       scale=st.sampled_from([1e-30, 1e-3, 1.0, 1e12]), copies=st.integers(0, 3))
+def test_float32_assignment_gives_the_float64_labels(seed, n, d, k, density, scale, copies):
+    """Same labels as the float64 kernel, bit for bit, with duplicate centres (exact ties:
+    the lowest index) and centres a few ulps apart (near ties, redone in float64)."""
+    rng = np.random.default_rng(seed)
+    X = random_csr(rng, n, d, density) * scale
+    C = rng.normal(size=(k, d)) * scale
+    rows = X[rng.integers(0, n, k)].toarray()
+    C[: k // 2] = rows[: k // 2]  # centres on data rows
+    for _ in range(copies):  # a copy, and a copy nudged by an ulp or two
+        a, b = rng.integers(0, k, 2)
+        C[b] = C[a]
+        if rng.random() < 0.5:
+            j = rng.integers(0, d)
+            C[b, j] = np.nextafter(C[b, j], np.inf * rng.choice([-1, 1]))
+    csr = sparse.CSR(sp.csr_matrix(X))
+    got, want = f32_labels(csr, C)
+    np.testing.assert_array_equal(got, want)
+
+
+def test_float32_assignment_near_ties_and_out_of_range_values():
+    """Rows half way between two centres, up to rounding: the float32 sums cannot tell,
+    so they are redone in float64; values beyond float32's range take the float64 kernel."""
+    rng = np.random.default_rng(1)
+    d = 50
+    C = rng.uniform(0, 1, (2, d))
+    mid = (C[0] + C[1]) / 2
+    X = np.array([mid + rng.normal(scale=s, size=d) for s in (0, 1e-16, 1e-12, 1e-8, 1e-4)
+                  for _ in range(20)])
+    for scale in (1.0, 1e-20, 1e20, 1e-100, 1e100):
+        csr = sparse.CSR(sp.csr_matrix(X * scale))
+        got, want = f32_labels(csr, C * scale)
+        np.testing.assert_array_equal(got, want)
+        ref = ((X[:, None, :] - C[None]) ** 2).sum(axis=2)
+        clear = np.abs(ref[:, 0] - ref[:, 1]) > 1e-9  # rounding cannot flip these
+        np.testing.assert_array_equal(got[clear], ref[clear].argmin(axis=1))
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 2**31), n=st.integers(1, 200), d=st.integers(1, 30),
+       k=st.integers(1, 6), density=st.floats(0.0, 1.0))
+def test_csc_and_centre_update_match_numpy(seed, n, d, k, density):
+    rng = np.random.default_rng(seed)
+    X = random_csr(rng, n, d, density)
+    w = rng.uniform(0, 3, n)
+    colptr, rows, values = sparse.weighted_csc(X.indptr.astype(np.int64), X.indices, X.data,
+                                               w, d)
+    ref = X.tocsc()
+    ref.sort_indices()
+    np.testing.assert_array_equal(colptr, ref.indptr)
+    np.testing.assert_array_equal(rows, ref.indices)
+    np.testing.assert_array_equal(values, ref.data * w[ref.indices])  # the same products
+    sums_t = rng.normal(size=(d, k))
+    weights = rng.uniform(0, 2, k) * (rng.random(k) < 0.7)
+    old_t = rng.normal(size=(d, k))
+    new_t = sums_t.copy()
+    centers = np.empty((k, d))
+    shift = sparse.new_centers(new_t, weights, old_t, centers)
+    want = np.where(weights > 0, sums_t / np.where(weights > 0, weights, 1), old_t)
+    np.testing.assert_array_equal(new_t, want)
+    np.testing.assert_array_equal(centers, want.T)
+    assert shift == pytest.approx(((want - old_t) ** 2).sum(), rel=1e-12)
+
+
 @pytest.mark.parametrize("n,d,density,k,weighted", [
     (3000, 500, 0.01, 8, False), (3000, 500, 0.01, 8, True), (2000, 2000, 0.002, 20, False),
     (1000, 50, 0.3, 5, True),
