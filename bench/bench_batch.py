@@ -1,6 +1,10 @@
 """Many files: ``fastkm compress IN... --out-dir`` against pngquant, one file after another
 and ``xargs -P 2``; and the 7 large photos as one batch against the serial command
-(``--jobs 1``, today's one-file-after-another run).
+(``--jobs 1``, one file after another).
+
+With ``FASTKM_BASELINE`` naming the venv of another install (as for bench_startup.py; for
+example of 30a0c42, the code when issue 19 was filed, whose ``compress IN...`` ran one
+file after another), its command joins both tables, timed in the same rounds.
 
 The 48 inputs are crops of about 0.2 MP (520 x 390) of ../shared/images, saved as PNG in a
 temporary folder. Every command is run once to warm caches (Numba's, the page cache), then
@@ -99,6 +103,13 @@ def run(quick: bool = False) -> str:
             "fastkm 7 large, serial (--jobs 1)":
                 (out, f"{FASTKM} compress {large_names} -k {K} -q --out-dir {out} --jobs 1"),
         }
+        baseline = os.environ.get("FASTKM_BASELINE")
+        if baseline:
+            baseline = str(Path(baseline) / "bin" / "fastkm")
+            cmds["FASTKM_BASELINE compress (serial)"] = (
+                out, f"{baseline} compress {names} -k {K} -q --out-dir {out}")
+            big["FASTKM_BASELINE 7 large (serial)"] = (
+                out, f"{baseline} compress {large_names} -k {K} -q --out-dir {out}")
         times = {name: [] for name in [*cmds, *big]}
         loads = [load()]
         for name, (folder, cmd) in [*cmds.items(), *big.items()]:  # warm-up
@@ -126,6 +137,7 @@ def run(quick: bool = False) -> str:
              f"for fastkm; {os.cpu_count()} cores; warm run first, then {repeat} interleaved "
              "rounds, median (and min) wall seconds including process start"),
             f"- load average at start / end: {loads[0]} / {loads[1]} (shared machine)",
+            *([f"- FASTKM_BASELINE: `{baseline}`"] if baseline else []),
             "",
             table(["command", "median s", "min s", "x fastkm batch"], rows),
             "",
