@@ -319,7 +319,11 @@ class CSR:
                             else (None, np.inf))
         return self._data32
 
-    def _assign(self, centers, centers_t, labels, best=None):
+    def assign(self, centers, centers_t, labels, best=None):
+        """Labels of the rows for the (K, D) ``centers`` (``centers_t`` their transpose),
+        into ``labels``. Without ``best``, in float32 where it is safe (the labels of
+        float64 all the same); with it, in float64, and ``best`` receives each row's
+        minimum of ``||c||² - 2 x·c``."""
         norms = center_sq_norms(centers)
         center_max = math.sqrt(norms.max(initial=0.0)) * (1.0 + 1e-12)  # >= every |c_jd|
         data32, scale = self._float32_data()
@@ -330,11 +334,6 @@ class CSR:
             assign(*self.arrays, _NO_DATA32, self.row_norms, centers_t, _NO_CENTERS32, norms,
                    center_max, True, labels, best if best is not None else
                    np.empty(len(labels)))
-
-    def assign(self, centers, centers_t, labels):
-        """Labels of the rows for the (K, D) ``centers`` (``centers_t`` their transpose),
-        into ``labels``, in float32 where it is safe (the labels of float64 all the same)."""
-        self._assign(centers, centers_t, labels)
 
     def row(self, i):
         """Row ``i`` as a dense float64 vector."""
@@ -356,7 +355,7 @@ class CSR:
         centers = np.ascontiguousarray(centers, dtype=np.float64)
         labels = np.empty(self.shape[0], dtype=np.int32)
         best = np.empty(self.shape[0])
-        self._assign(centers, np.ascontiguousarray(centers.T), labels, best)
+        self.assign(centers, np.ascontiguousarray(centers.T), labels, best)
         return labels, np.maximum(best + self.row_norms, 0.0)
 
     def inertia(self, w, centers, labels):
