@@ -124,3 +124,56 @@ def test_palette_png_takes_any_integer_dtype_in_range():
     indices = np.array([[0, 1], [1, 1]], np.int32)
     im = Image.open(io.BytesIO(png.palette_png(palette, indices)))
     assert np.array_equal(np.asarray(im.convert("RGB")), palette[indices])
+
+
+def _idat_rows(data, row_bytes):
+    """The decompressed IDAT of a one-IDAT PNG, as (H, row_bytes) rows."""
+    at = data.index(b"IDAT")
+    n = int.from_bytes(data[at - 4:at], "big")
+    raw = zlib.decompress(data[at + 4:at + 4 + n])
+    return np.frombuffer(raw, np.uint8).reshape(-1, row_bytes)
+
+
+def _drifting(rng, k, h, w, share):
+    """Rows that each change ``share`` of the row above at random places: deflate's long
+    matches break at every change, runs of the Up filter's zeros do not."""
+    rows = [rng.integers(0, k, w, dtype=np.uint8)]
+    for _ in range(h - 1):
+        row = rows[-1].copy()
+        at = rng.random(w) < share
+        row[at] = rng.integers(0, k, int(at.sum()), dtype=np.uint8)
+        rows.append(row)
+    return np.stack(rows)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("k", [2, 4, 16])
+def test_palette_png_writes_the_smaller_of_filter_none_and_up_with_runs(monkeypatch, threads, k):
+    monkeypatch.setattr(png, "BAND_BYTES", 4096)  # several bands, joined
+    rng = np.random.default_rng(k)
+    palette = rng.integers(0, 256, (k, 3), dtype=np.uint8)
+    for indices, chosen in [(_drifting(rng, k, 120, 301, 0.02), 2),
+                            (rng.integers(0, k, (120, 301), dtype=np.uint8), 0)]:
+        data = png.palette_png(palette, indices, threads=threads)
+        im = Image.open(io.BytesIO(data))
+        assert np.array_equal(np.asarray(im.convert("RGB")), palette[indices])
+        pal2, idx2 = png._reindexed(*png.checked_palette_image(palette, indices))
+        rows = png._rows(idx2, png.bit_depth(k))
+        written = _idat_rows(data, rows.shape[1])
+        assert np.all(written[:, 0] == chosen)
+        level = png.default_level(png.bit_depth(k), indices.size)
+        plain = png.deflate(rows.reshape(-1).data, level, 1, rows.shape[1])
+        runs = png.deflate(png._up_filtered(rows).reshape(-1).data, level, 1, rows.shape[1],
+                           zlib.Z_RLE)
+        # The smaller stream is written, byte for byte.
+        assert (len(runs) < len(plain)) == (chosen == 2)
+        assert (runs if chosen == 2 else plain) in data
+
+
+def test_up_filter_against_its_definition():
+    rng = np.random.default_rng(1)
+    rows = rng.integers(0, 256, (6, 9), dtype=np.uint8)
+    up = png._up_filtered(rows)
+    assert np.all(up[:, 0] == 2)
+    above = np.vstack([np.zeros((1, 8), np.int64), rows[:-1, 1:].astype(np.int64)])
+    assert np.array_equal(up[:, 1:], (rows[:, 1:].astype(np.int64) - above) % 256)
