@@ -12,9 +12,10 @@ What it does, each choice measured on the photos of ../shared/images (bench/benc
   index into noise (Sub was better on one photo of six at K = 64 only, and 2-3x slower).
   At up to 4 bits per pixel one more stream is tried, as it costs a tenth of the first:
   every row filtered Up (the change from the row above) and deflated with ``Z_RLE``, runs
-  only; the smaller stream is written. Up and RLE win where textures shift a little from
-  row to row, which breaks deflate's long matches (volna.jpg K = 16: 0.991 of pngquant's
-  bytes against 1.062; 4 of the 7 photos at K = 16, none at 8 bits).
+  only; the smaller stream is written (:func:`_indices_stream`). Up and RLE win where
+  textures shift a little from row to row, which breaks deflate's long matches (volna.jpg
+  K = 16: 0.991 of pngquant's bytes against 1.062; 4 of the 7 photos at K = 16, none of
+  them at 8 bits).
 - The IDAT stream is deflated in row bands on threads (zlib releases the GIL), pigz-style:
   each band is a raw deflate primed with the previous band's last 32 KiB and ended by a
   sync flush, so the bands join into one valid zlib stream with almost no loss of ratio.
@@ -91,38 +92,85 @@ def default_level(bits: int, n_pixels: int) -> int:
     return 8 if bits <= 4 and n_pixels <= LEVEL8_MAX_PIXELS else 7
 
 
+def _cuts(n: int, row_bytes: int) -> list[int]:
+    """Band boundaries of ``n`` raw bytes: ``BAND_BYTES`` bands (the last one longer) that
+    start on a multiple of ``row_bytes``, whatever the threads."""
+    bands = max(1, n // BAND_BYTES)
+    step = -(-n // bands)
+    step = -(-step // row_bytes) * row_bytes
+    return list(range(0, n, step)) + [n]
+
+
+def _band(raw: memoryview, cuts: list[int], i: int, level: int, strategy: int) -> bytes:
+    """Band ``i`` as raw deflate primed with the 32 KiB before it, ended by a sync flush
+    (the last band by the final block)."""
+    a, b = cuts[i], cuts[i + 1]
+    kw = {"zdict": bytes(raw[max(0, a - WINDOW):a])} if a else {}
+    c = zlib.compressobj(level, zlib.DEFLATED, -15, 8, strategy, **kw)
+    last = b == len(raw)
+    return c.compress(raw[a:b]) + c.flush(zlib.Z_FINISH if last else zlib.Z_SYNC_FLUSH)
+
+
+def _stream(raw: memoryview, parts, level: int) -> bytes:
+    """The zlib stream of ``raw`` from its deflated bands."""
+    header = bytes([0x78, 0xDA if level >= 7 else 0x9C if level >= 6 else 0x5E if level >= 2
+                    else 0x01])
+    return b"".join([header, *parts, struct.pack(">I", zlib.adler32(raw))])
+
+
+def _threads(threads: int | None) -> int:
+    return min(os.cpu_count() or 1, 8) if threads is None else max(1, threads)
+
+
 def deflate(raw: bytes | memoryview, level: int = 7, threads: int | None = None,
             row_bytes: int = 1, strategy: int = zlib.Z_DEFAULT_STRATEGY) -> bytes:
     """zlib stream of ``raw``, deflated in bands of ``BAND_BYTES`` on ``threads`` threads
     (pigz-style joins), with zlib's ``strategy``.
 
     Bands start on a multiple of ``row_bytes``. The output is one valid zlib stream, the
-    same bytes whatever the number of threads; with one band it is plain ``zlib.compress``.
+    same bytes whatever the number of threads.
     """
     raw = memoryview(raw).cast("B")
-    n = len(raw)
-    if threads is None:
-        threads = min(os.cpu_count() or 1, 8)
-    bands = max(1, n // BAND_BYTES)
-    if bands == 1:
-        c = zlib.compressobj(level, zlib.DEFLATED, 15, 8, strategy)
-        return c.compress(raw) + c.flush()
-    step = -(-n // bands)
-    step = -(-step // row_bytes) * row_bytes
-    cuts = list(range(0, n, step)) + [n]
+    cuts = _cuts(len(raw), row_bytes)
+    with ThreadPoolExecutor(min(_threads(threads), len(cuts) - 1)) as pool:
+        parts = list(pool.map(lambda i: _band(raw, cuts, i, level, strategy),
+                              range(len(cuts) - 1)))
+    return _stream(raw, parts, level)
 
-    def band(i: int) -> bytes:
-        a, b = cuts[i], cuts[i + 1]
-        kw = {"zdict": bytes(raw[max(0, a - WINDOW):a])} if a else {}
-        c = zlib.compressobj(level, zlib.DEFLATED, -15, 8, strategy, **kw)
-        last = b == n
-        return c.compress(raw[a:b]) + c.flush(zlib.Z_FINISH if last else zlib.Z_SYNC_FLUSH)
 
-    with ThreadPoolExecutor(min(threads, bands)) as pool:
-        parts = list(pool.map(band, range(len(cuts) - 1)))
-    header = bytes([0x78, 0xDA if level >= 7 else 0x9C if level >= 6 else 0x5E if level >= 2
-                    else 0x01])
-    return b"".join([header, *parts, struct.pack(">I", zlib.adler32(raw))])
+#: Every PROBE_EVERY-th band of filter-0 rows is deflated first; when those are more than
+#: PROBE_MARGIN times the Up/RLE stream's same bands, the rest of them are not deflated
+#: (volna.jpg K = 16: band by band 1.03-1.12x, in all 1.07x; 0.39 -> 0.2 s).
+PROBE_EVERY = 4
+PROBE_MARGIN = 1.03
+
+
+def _indices_stream(rows: np.ndarray, level: int, threads: int | None) -> bytes:
+    """The zlib stream of palette rows (:func:`_rows`): with filter 0 at ``level``, or
+    every row filtered Up and deflated as runs (``Z_RLE``), the smaller. The runs cost a
+    tenth of the filter-0 stream; that one is cut short when a sample of its bands loses by
+    ``PROBE_MARGIN``. Both streams and the choice depend on the rows only, not on the
+    threads."""
+    plain_raw = memoryview(rows.reshape(-1)).cast("B")
+    up_raw = memoryview(_up_filtered(rows).reshape(-1)).cast("B")
+    cuts = _cuts(len(plain_raw), rows.shape[1])
+    n = len(cuts) - 1
+    probe = [i for i in range(n) if i % PROBE_EVERY == PROBE_EVERY // 2]
+    if n < 2 * PROBE_EVERY:
+        probe = []  # too few bands to judge by: both streams in full
+    with ThreadPoolExecutor(min(_threads(threads), n)) as pool:
+        runs = list(pool.map(lambda i: _band(up_raw, cuts, i, level, zlib.Z_RLE), range(n)))
+        plain = dict(zip(probe, pool.map(
+            lambda i: _band(plain_raw, cuts, i, level, zlib.Z_DEFAULT_STRATEGY), probe)))
+        if probe and (sum(len(plain[i]) for i in probe)
+                      > PROBE_MARGIN * sum(len(runs[i]) for i in probe)):
+            return _stream(up_raw, runs, level)
+        rest = [i for i in range(n) if i not in plain]
+        plain.update(zip(rest, pool.map(
+            lambda i: _band(plain_raw, cuts, i, level, zlib.Z_DEFAULT_STRATEGY), rest)))
+    if sum(map(len, runs)) < sum(map(len, plain.values())):
+        return _stream(up_raw, runs, level)
+    return _stream(plain_raw, [plain[i] for i in range(n)], level)
 
 
 def _reindexed(palette: np.ndarray, indices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -203,12 +251,10 @@ def palette_png(palette: np.ndarray, indices: np.ndarray, *, optimize: bool = Fa
         # oxipng re-deflates anyway: give it a quick stream, else spend zlib's level 9.
         level = (6 if oxipng is not None else OPTIMIZE_LEVEL) if optimize else default_level(
             8 if c == 1 else bits, h * w)
-    idat = deflate(rows.reshape(-1).data, level, threads, rows.shape[1])
     if c != 1 and bits <= 4 and oxipng is None:  # oxipng tries the filters itself
-        up = _up_filtered(rows)
-        runs = deflate(up.reshape(-1).data, level, threads, rows.shape[1], zlib.Z_RLE)
-        if len(runs) < len(idat):
-            idat = runs
+        idat = _indices_stream(rows, level, threads)
+    else:
+        idat = deflate(rows.reshape(-1).data, level, threads, rows.shape[1])
     data = b"".join([SIGNATURE, _chunk(b"IHDR", ihdr), *chunks, _chunk(b"IDAT", idat),
                      _chunk(b"IEND", b"")])
     if oxipng is not None:

@@ -177,3 +177,37 @@ def test_up_filter_against_its_definition():
     assert np.all(up[:, 0] == 2)
     above = np.vstack([np.zeros((1, 8), np.int64), rows[:-1, 1:].astype(np.int64)])
     assert np.array_equal(up[:, 1:], (rows[:, 1:].astype(np.int64) - above) % 256)
+
+
+def test_filter_none_stream_is_cut_short_when_its_sample_bands_lose(monkeypatch):
+    monkeypatch.setattr(png, "BAND_BYTES", 1024)
+    calls = []
+    band = png._band
+
+    def counted(raw, cuts, i, level, strategy):
+        calls.append(strategy)
+        return band(raw, cuts, i, level, strategy)
+
+    monkeypatch.setattr(png, "_band", counted)
+    rng = np.random.default_rng(3)
+    palette = rng.integers(0, 256, (16, 3), dtype=np.uint8)
+    for indices, runs_win in [(_drifting(rng, 16, 200, 301, 0.02), True),
+                              (rng.integers(0, 16, (200, 301), dtype=np.uint8), False)]:
+        calls.clear()
+        data = png.palette_png(palette, indices, threads=2)
+        made = list(calls)
+        im = Image.open(io.BytesIO(data))
+        assert np.array_equal(np.asarray(im.convert("RGB")), palette[indices])
+        pal2, idx2 = png._reindexed(*png.checked_palette_image(palette, indices))
+        rows = png._rows(idx2, 4)
+        n_bands = len(png._cuts(rows.size, rows.shape[1])) - 1
+        assert n_bands >= 2 * png.PROBE_EVERY
+        level = png.default_level(4, indices.size)
+        plain = png.deflate(rows.reshape(-1).data, level, 1, rows.shape[1])
+        runs = png.deflate(png._up_filtered(rows).reshape(-1).data, level, 1, rows.shape[1],
+                           zlib.Z_RLE)
+        assert (runs if runs_win else plain) in data
+        sampled = len(range(png.PROBE_EVERY // 2, n_bands, png.PROBE_EVERY))
+        # Every band as runs; of filter 0, only the sample when runs win clearly.
+        assert made.count(zlib.Z_RLE) == n_bands
+        assert made.count(zlib.Z_DEFAULT_STRATEGY) == (sampled if runs_win else n_bands)
