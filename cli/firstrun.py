@@ -32,8 +32,9 @@ class CompileNotice:
 
     def __enter__(self) -> "CompileNotice":
         global _CURRENT
-        from fastkm.jit import on_compile
+        from fastkm.jit import lean_cache_loads, on_compile
 
+        lean_cache_loads()
         self._remove = on_compile(self._on_compile)
         _CURRENT = self
         return self
@@ -103,7 +104,9 @@ def batch_notice(k: int, space: str, dither: str, output: str | None):
     each kernel name a worker starts compiling; it returns the notice line the first time
     (each worker compiles every kernel it needs, so the estimate is not halved), then None."""
     from fastkm import warmup
+    from fastkm.jit import lean_cache_loads
 
+    lean_cache_loads()  # before the workers are forked: they inherit it
     said = False
 
     def on_compile(name: str) -> str | None:

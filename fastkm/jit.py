@@ -89,3 +89,36 @@ def on_compile(started: Callable[[str], None],
     listener = _Listener()
     event.register("numba:compile", listener)
     return lambda: event.unregister("numba:compile", listener)
+
+
+def lean_cache_loads() -> bool:
+    """For a program that only runs kernels (the CLI): a kernel found in Numba's cache is
+    loaded without Numba's target refresh, which imports and registers every lowering
+    and typing module Numba has (~0.1 s of a warm ``fastkm compress``) although only
+    compiling uses them; a kernel that must be compiled still gets the refresh (Numba's
+    compiler does it first). The runtime (NRT) that loaded kernels link against is
+    initialised as before. Applies to the whole process and returns True; False, with
+    nothing changed, on a Numba without the methods it relies on."""
+    try:
+        from numba.core.caching import Cache
+        from numba.core.runtime import rtsys
+    except ImportError:
+        return False
+    original = Cache.load_overload
+    if getattr(original, "lean", False):
+        return True
+    if not (hasattr(Cache, "_load_overload")
+            and hasattr(Cache, "_guard_against_spurious_io_errors")):
+        return False
+
+    def load_overload(self, sig, target_context):
+        rtsys.initialize(target_context)
+        try:
+            with self._guard_against_spurious_io_errors():
+                return self._load_overload(sig, target_context)
+        except Exception:  # noqa: BLE001 -- Numba's own path, refresh included, decides
+            return original(self, sig, target_context)
+
+    load_overload.lean = True
+    Cache.load_overload = load_overload
+    return True

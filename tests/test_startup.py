@@ -381,3 +381,33 @@ def test_cli_defaults_are_the_librarys():
     params = inspect.signature(quantize).parameters
     assert FIT == {name: params[name].default for name in FIT}
     assert set(FIT) == {n for n, p in params.items() if p.kind is p.KEYWORD_ONLY}
+
+
+_LEAN_SCRIPT = """
+import sys
+from fastkm import jit
+assert jit.lean_cache_loads() and jit.lean_cache_loads()  # once, and again harmlessly
+from fastkm.codec.coder import table_bits
+got = [table_bits(k, p) for k in (2, 16, 17, 256) for p in (1, 1000, 10**7)]
+want = [table_bits.py_func(k, p) for k in (2, 16, 17, 256) for p in (1, 1000, 10**7)]
+assert got == want, (got, want)
+print("refreshed" if "numba.np.linalg" in sys.modules else "lean")
+from numba import njit
+@njit
+def fresh(x):  # never cached: compiled here, so Numba refreshes first
+    return x.sum() * 2.0
+import numpy as np
+assert fresh(np.arange(4.0)) == 12.0
+print("numba.np.linalg" in sys.modules)
+"""
+
+
+def test_lean_cache_loads_skip_the_refresh_only_for_cached_kernels(tmp_path):
+    env = _env(NUMBA_CACHE_DIR=str(tmp_path / "cache"))
+    cold = _run([sys.executable, "-c", _LEAN_SCRIPT], env)
+    assert cold.returncode == 0, cold.stderr
+    assert cold.stdout.split() == ["refreshed", "True"]  # compiled: the full refresh
+    warm = _run([sys.executable, "-c", _LEAN_SCRIPT], env)
+    assert warm.returncode == 0, warm.stderr
+    # Loaded from the cache without Numba's lowering modules, which compiling still gets.
+    assert warm.stdout.split() == ["lean", "True"]
