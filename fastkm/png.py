@@ -128,7 +128,7 @@ def deflate(raw: bytes | memoryview, level: int = 7, threads: int | None = None,
     (pigz-style joins), with zlib's ``strategy``.
 
     Bands start on a multiple of ``row_bytes``. The output is one valid zlib stream, the
-    same bytes whatever the number of threads.
+    same bytes whatever the number of threads; with one band, ``zlib.compress``'s bytes.
     """
     raw = memoryview(raw).cast("B")
     cuts = _cuts(len(raw), row_bytes)

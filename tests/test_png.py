@@ -47,6 +47,8 @@ def test_banded_deflate_is_one_zlib_stream(monkeypatch, threads):
     # The bands do not depend on the threads: the same bytes on any machine.
     assert out == png.deflate(raw, 6, 1, row_bytes=7)
     assert out != zlib.compress(raw, 6)  # banded, not one stream
+    one_band = raw[:999]
+    assert png.deflate(one_band, 6, threads, row_bytes=7) == zlib.compress(one_band, 6)
 
 
 def test_reorder_keeps_pixels_and_puts_translucent_entries_first():
