@@ -106,7 +106,7 @@ def batch_notice(k: int, space: str, dither: str, output: str | None):
     from fastkm import warmup
     from fastkm.jit import lean_cache_loads
 
-    lean_cache_loads()  # before the workers are forked: they inherit it
+    lean_cache_loads()  # workers forked after this inherit it (not forkserver/spawn ones)
     said = False
 
     def on_compile(name: str) -> str | None:

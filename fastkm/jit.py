@@ -92,13 +92,15 @@ def on_compile(started: Callable[[str], None],
 
 
 def lean_cache_loads() -> bool:
-    """For a program that only runs kernels (the CLI): a kernel found in Numba's cache is
-    loaded without Numba's target refresh, which imports and registers every lowering
-    and typing module Numba has (~0.1 s of a warm ``fastkm compress``) although only
-    compiling uses them; a kernel that must be compiled still gets the refresh (Numba's
-    compiler does it first). The runtime (NRT) that loaded kernels link against is
-    initialised as before. Applies to the whole process and returns True; False, with
-    nothing changed, on a Numba without the methods it relies on."""
+    """For a program that only runs fastkm's kernels (the CLI): a fastkm kernel found in
+    Numba's cache is loaded without Numba's target refresh, which imports and registers
+    every lowering and typing module Numba has and its extensions' entry points (~0.1 s
+    of a warm ``fastkm compress``); loading fastkm's kernels needs none of them, only the
+    runtime (NRT) their code links against, which is initialised as before. Any other
+    function's cache load, and every compilation, still refreshes first (typing a cfunc,
+    for one, relies on what the refresh registers). Applies to the whole process and
+    returns True; False, with nothing changed, on a Numba without the methods it relies
+    on."""
     try:
         from numba.core.caching import Cache
         from numba.core.runtime import rtsys
@@ -112,6 +114,9 @@ def lean_cache_loads() -> bool:
         return False
 
     def load_overload(self, sig, target_context):
+        module = getattr(getattr(self, "_py_func", None), "__module__", "") or ""
+        if not (module == "fastkm" or module.startswith("fastkm.")):
+            return original(self, sig, target_context)
         rtsys.initialize(target_context)
         try:
             with self._guard_against_spurious_io_errors():

@@ -47,8 +47,8 @@ def test_banded_deflate_is_one_zlib_stream(monkeypatch, threads):
     # The bands do not depend on the threads: the same bytes on any machine.
     assert out == png.deflate(raw, 6, 1, row_bytes=7)
     assert out != zlib.compress(raw, 6)  # banded, not one stream
-    one_band = raw[:999]
-    assert png.deflate(one_band, 6, threads, row_bytes=7) == zlib.compress(one_band, 6)
+    for one_band in (raw[:999], b""):
+        assert png.deflate(one_band, 6, threads, row_bytes=7) == zlib.compress(one_band, 6)
 
 
 def test_reorder_keeps_pixels_and_puts_translucent_entries_first():
@@ -151,7 +151,7 @@ def _drifting(rng, k, h, w, share):
 @pytest.mark.parametrize("threads", [1, 2])
 @pytest.mark.parametrize("k", [2, 4, 16])
 def test_palette_png_writes_the_smaller_of_filter_none_and_up_with_runs(monkeypatch, threads, k):
-    monkeypatch.setattr(png, "BAND_BYTES", 4096)  # several bands, joined
+    monkeypatch.setattr(png, "BAND_BYTES", 4096)  # 1 to 4 bands: both streams in full
     rng = np.random.default_rng(k)
     palette = rng.integers(0, 256, (k, 3), dtype=np.uint8)
     for indices, chosen in [(_drifting(rng, k, 120, 301, 0.02), 2),
@@ -181,7 +181,9 @@ def test_up_filter_against_its_definition():
     assert np.array_equal(up[:, 1:], (rows[:, 1:].astype(np.int64) - above) % 256)
 
 
-def test_filter_none_stream_is_cut_short_when_its_sample_bands_lose(monkeypatch):
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("c", [3, 4])
+def test_filter_none_stream_is_cut_short_when_its_sample_bands_lose(monkeypatch, threads, c):
     monkeypatch.setattr(png, "BAND_BYTES", 1024)
     calls = []
     band = png._band
@@ -192,14 +194,15 @@ def test_filter_none_stream_is_cut_short_when_its_sample_bands_lose(monkeypatch)
 
     monkeypatch.setattr(png, "_band", counted)
     rng = np.random.default_rng(3)
-    palette = rng.integers(0, 256, (16, 3), dtype=np.uint8)
+    palette = rng.integers(0, 256, (16, c), dtype=np.uint8)
+    want = "RGBA" if c == 4 else "RGB"
     for indices, runs_win in [(_drifting(rng, 16, 200, 301, 0.02), True),
                               (rng.integers(0, 16, (200, 301), dtype=np.uint8), False)]:
         calls.clear()
-        data = png.palette_png(palette, indices, threads=2)
+        data = png.palette_png(palette, indices, threads=threads)
         made = list(calls)
         im = Image.open(io.BytesIO(data))
-        assert np.array_equal(np.asarray(im.convert("RGB")), palette[indices])
+        assert np.array_equal(np.asarray(im.convert(want)), palette[indices])
         pal2, idx2 = png._reindexed(*png.checked_palette_image(palette, indices))
         rows = png._rows(idx2, 4)
         n_bands = len(png._cuts(rows.size, rows.shape[1])) - 1
