@@ -121,7 +121,9 @@ def distinct_keys(pixels):
         out_start[b + 1] = out_start[b] + n_found[b]
     keys = np.empty(out_start[256], dtype=np.int64)
     counts = np.empty(out_start[256], dtype=np.int64)
-    for b in prange(256):
+    # Serial: a copy of the M distinct keys (~0.5 ms at 150k), and one parallel loop less
+    # to compile (distinct_keys 7.6 -> 6.1 s cold on a VM ~2.2x slower than usual).
+    for b in range(256):
         first = start[b]
         for j in range(n_found[b]):
             keys[out_start[b] + j] = found[first + j]
