@@ -55,6 +55,12 @@ def prange_only() -> dict:
                 setitem=False, numpy=False, stencil=False, fusion=False)
 
 
+def _fastkm_module(func) -> str | None:
+    """The module of ``func`` if it is one of fastkm's, else None."""
+    module = getattr(func, "__module__", "") or ""
+    return module if module == "fastkm" or module.startswith("fastkm.") else None
+
+
 def on_compile(started: Callable[[str], None],
                finished: Callable[[str], None] | None = None) -> Callable[[], None]:
     """Call ``started(name)`` when Numba begins compiling a fastkm kernel (a cache miss) and
@@ -67,10 +73,8 @@ def on_compile(started: Callable[[str], None],
     def name_of(ev) -> str | None:
         dispatcher = ev.data.get("dispatcher") if isinstance(ev.data, dict) else None
         func = getattr(dispatcher, "py_func", None)
-        module = getattr(func, "__module__", "") or ""
-        if module == "fastkm" or module.startswith("fastkm."):
-            return f"{module}.{func.__qualname__}"
-        return None
+        module = _fastkm_module(func)
+        return None if module is None else f"{module}.{func.__qualname__}"
 
     class _Listener(event.Listener):
         def on_start(self, ev):
@@ -114,8 +118,7 @@ def lean_cache_loads() -> bool:
         return False
 
     def load_overload(self, sig, target_context):
-        module = getattr(getattr(self, "_py_func", None), "__module__", "") or ""
-        if not (module == "fastkm" or module.startswith("fastkm.")):
+        if _fastkm_module(getattr(self, "_py_func", None)) is None:
             return original(self, sig, target_context)
         rtsys.initialize(target_context)
         try:
