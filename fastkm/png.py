@@ -124,6 +124,12 @@ def _threads(threads: int | None) -> int:
     return min(os.cpu_count() or 1, 8) if threads is None else max(1, threads)
 
 
+def _bands(pool, raw: memoryview, cuts: list[int], indices, level: int,
+           strategy: int) -> list[bytes]:
+    """:func:`_band` of each of ``indices``, on ``pool``'s threads, in order."""
+    return list(pool.map(lambda i: _band(raw, cuts, i, level, strategy), indices))
+
+
 def deflate(raw: bytes | memoryview, level: int = 7, threads: int | None = None,
             row_bytes: int = 1, strategy: int = zlib.Z_DEFAULT_STRATEGY) -> bytes:
     """zlib stream of ``raw``, deflated in bands of ``BAND_BYTES`` on ``threads`` threads
@@ -136,8 +142,7 @@ def deflate(raw: bytes | memoryview, level: int = 7, threads: int | None = None,
     raw = memoryview(raw).cast("B")
     cuts = _cuts(len(raw), row_bytes)
     with ThreadPoolExecutor(min(_threads(threads), len(cuts) - 1)) as pool:
-        parts = list(pool.map(lambda i: _band(raw, cuts, i, level, strategy),
-                              range(len(cuts) - 1)))
+        parts = _bands(pool, raw, cuts, range(len(cuts) - 1), level, strategy)
     return _stream(raw, parts, level)
 
 
@@ -158,19 +163,18 @@ def _indices_stream(rows: np.ndarray, level: int, threads: int | None) -> bytes:
     up_raw = memoryview(_up_filtered(rows).reshape(-1)).cast("B")
     cuts = _cuts(len(plain_raw), rows.shape[1])
     n = len(cuts) - 1
-    probe = [i for i in range(n) if i % PROBE_EVERY == PROBE_EVERY // 2]
-    if n < 2 * PROBE_EVERY:
-        probe = []  # too few bands to judge by: both streams in full
+    # Too few bands to judge by a sample: both streams in full.
+    probe = range(PROBE_EVERY // 2, n, PROBE_EVERY) if n >= 2 * PROBE_EVERY else range(0)
     with ThreadPoolExecutor(min(_threads(threads), n)) as pool:
-        runs = list(pool.map(lambda i: _band(up_raw, cuts, i, level, zlib.Z_RLE), range(n)))
-        plain = dict(zip(probe, pool.map(
-            lambda i: _band(plain_raw, cuts, i, level, zlib.Z_DEFAULT_STRATEGY), probe)))
+        runs = _bands(pool, up_raw, cuts, range(n), level, zlib.Z_RLE)
+        plain = dict(zip(probe, _bands(pool, plain_raw, cuts, probe, level,
+                                       zlib.Z_DEFAULT_STRATEGY)))
         if probe and (sum(len(plain[i]) for i in probe)
                       > PROBE_MARGIN * sum(len(runs[i]) for i in probe)):
             return _stream(up_raw, runs, level)
         rest = [i for i in range(n) if i not in plain]
-        plain.update(zip(rest, pool.map(
-            lambda i: _band(plain_raw, cuts, i, level, zlib.Z_DEFAULT_STRATEGY), rest)))
+        plain.update(zip(rest, _bands(pool, plain_raw, cuts, rest, level,
+                                      zlib.Z_DEFAULT_STRATEGY)))
     if sum(map(len, runs)) < sum(map(len, plain.values())):
         return _stream(up_raw, runs, level)
     return _stream(plain_raw, [plain[i] for i in range(n)], level)

@@ -148,6 +148,18 @@ def _drifting(rng, k, h, w, share):
     return np.stack(rows)
 
 
+def _both_streams(palette, indices):
+    """palette_png's rows of ``indices``, and the filter-0 and Up/RLE streams of them in
+    full, on one thread."""
+    bits = png.bit_depth(len(palette))
+    rows = png._rows(png._reindexed(*png.checked_palette_image(palette, indices))[1], bits)
+    level = png.default_level(bits, indices.size)
+    plain = png.deflate(rows.reshape(-1).data, level, 1, rows.shape[1])
+    runs = png.deflate(png._up_filtered(rows).reshape(-1).data, level, 1, rows.shape[1],
+                       zlib.Z_RLE)
+    return rows, plain, runs
+
+
 @pytest.mark.parametrize("threads", [1, 2])
 @pytest.mark.parametrize("k", [2, 4, 16])
 def test_palette_png_writes_the_smaller_of_filter_none_and_up_with_runs(monkeypatch, threads, k):
@@ -159,14 +171,9 @@ def test_palette_png_writes_the_smaller_of_filter_none_and_up_with_runs(monkeypa
         data = png.palette_png(palette, indices, threads=threads)
         im = Image.open(io.BytesIO(data))
         assert np.array_equal(np.asarray(im.convert("RGB")), palette[indices])
-        pal2, idx2 = png._reindexed(*png.checked_palette_image(palette, indices))
-        rows = png._rows(idx2, png.bit_depth(k))
+        rows, plain, runs = _both_streams(palette, indices)
         written = _idat_rows(data, rows.shape[1])
         assert np.all(written[:, 0] == chosen)
-        level = png.default_level(png.bit_depth(k), indices.size)
-        plain = png.deflate(rows.reshape(-1).data, level, 1, rows.shape[1])
-        runs = png.deflate(png._up_filtered(rows).reshape(-1).data, level, 1, rows.shape[1],
-                           zlib.Z_RLE)
         # The smaller stream is written, byte for byte.
         assert (len(runs) < len(plain)) == (chosen == 2)
         assert (runs if chosen == 2 else plain) in data
@@ -203,14 +210,9 @@ def test_filter_none_stream_is_cut_short_when_its_sample_bands_lose(monkeypatch,
         made = list(calls)
         im = Image.open(io.BytesIO(data))
         assert np.array_equal(np.asarray(im.convert(want)), palette[indices])
-        pal2, idx2 = png._reindexed(*png.checked_palette_image(palette, indices))
-        rows = png._rows(idx2, 4)
+        rows, plain, runs = _both_streams(palette, indices)
         n_bands = len(png._cuts(rows.size, rows.shape[1])) - 1
         assert n_bands >= 2 * png.PROBE_EVERY
-        level = png.default_level(4, indices.size)
-        plain = png.deflate(rows.reshape(-1).data, level, 1, rows.shape[1])
-        runs = png.deflate(png._up_filtered(rows).reshape(-1).data, level, 1, rows.shape[1],
-                           zlib.Z_RLE)
         assert (runs if runs_win else plain) in data
         sampled = len(range(png.PROBE_EVERY // 2, n_bands, png.PROBE_EVERY))
         # Every band as runs; of filter 0, only the sample when runs win clearly.
