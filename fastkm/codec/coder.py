@@ -42,25 +42,17 @@ def _squash_table() -> np.ndarray:
     t = np.array([1, 2, 3, 6, 10, 16, 27, 45, 73, 120, 194, 310, 488, 747, 1101, 1546, 2047,
                   2549, 2994, 3348, 3607, 3785, 3901, 3975, 4022, 4050, 4068, 4079, 4085, 4089,
                   4092, 4093, 4094], dtype=np.int64)
-    out = np.empty(4095, dtype=np.int32)
-    for d in range(-2047, 2048):
-        w = d & 127
-        i = (d >> 7) + 16
-        out[d + 2047] = (t[i] * (128 - w) + t[i + 1] * w + 64) >> 7
-    return out
+    d = np.arange(-2047, 2048)
+    w = d & 127
+    i = (d >> 7) + 16  # arithmetic shifts, as in lpaq1's integer code
+    return ((t[i] * (128 - w) + t[i + 1] * w + 64) >> 7).astype(np.int32)
 
 
 def _stretch_table(squash: np.ndarray) -> np.ndarray:
     """stretch(p) = the smallest d with squash(d) >= p: the inverse of squash on 12-bit p."""
-    out = np.empty(4096, dtype=np.int32)
-    pi = 0
-    for d in range(-2047, 2048):
-        v = int(squash[d + 2047])
-        for i in range(pi, v + 1):
-            out[i] = d
-        pi = v + 1
-    out[pi:] = 2047
-    return out
+    # squash is non-decreasing: the first d where it reaches p, 2047 past its largest value.
+    first = np.searchsorted(squash, np.arange(4096), side="left") - 2047
+    return np.minimum(first, 2047).astype(np.int32)
 
 
 SQUASH = _squash_table()
@@ -231,33 +223,49 @@ def _code_strip(plane, y0, y1, k, buf, start, end, decode,
             c_4 = c_wn | (nwv << (2 * nb)) | (nev << (3 * nb))
             bucket = _slot(c_4, gbits) << (nb + 1)
             c_flag = c_wn | ((pat & 7) << (2 * nb))
-            bit, x1, x2, x, pos = _decide(
-                np.int64(sym == wv), pat | (rb << 8), _slot((c_flag << 2) | 1, abits), bucket,
-                pat & 3, t_small, t_a, t_b, mix_w, x1, x2, x, pos, end, buf, decode,
-                squash, stretch, rate)
-            if bit:
-                result = wv
-            else:
-                result = np.int64(-1)
-                if nv != wv:
-                    bit, x1, x2, x, pos = _decide(
-                        np.int64(sym == nv), 1024 | pat | (rb << 8),
-                        _slot((c_flag << 2) | 2, abits), bucket + (1 << nb), 4 + (pat & 3),
-                        t_small, t_a, t_b, mix_w, x1, x2, x, pos, end, buf, decode,
-                        squash, stretch, rate)
+            # One call site for the decisions (each is inlined where it is called).
+            stage = 0
+            node = np.int64(1)
+            depth = 0
+            c_tree = c_wn << nb
+            while True:
+                if stage == 0:
+                    want = np.int64(sym == wv)
+                    s_ctx = pat | (rb << 8)
+                    a_ctx = (c_flag << 2) | 1
+                    b_slot = bucket
+                    m = pat & 3
+                elif stage == 1:
+                    want = np.int64(sym == nv)
+                    s_ctx = 1024 | pat | (rb << 8)
+                    a_ctx = (c_flag << 2) | 2
+                    b_slot = bucket + (1 << nb)
+                    m = 4 + (pat & 3)
+                else:
+                    want = (sym >> (nb - 1 - depth)) & 1
+                    s_ctx = 2048 + node
+                    a_ctx = ((node | c_tree) << 2) | 3
+                    b_slot = bucket + node
+                    m = (2 + depth) * 4 + (pat & 3)
+                bit, x1, x2, x, pos = _decide(
+                    want, s_ctx, _slot(a_ctx, abits), b_slot, m, t_small, t_a, t_b, mix_w,
+                    x1, x2, x, pos, end, buf, decode, squash, stretch, rate)
+                if stage == 0:
+                    if bit:
+                        result = wv
+                        break
+                    stage = 1 if nv != wv else 2
+                elif stage == 1:
                     if bit:
                         result = nv
-                if result < 0:
-                    node = np.int64(1)
-                    c_tree = c_wn << nb
-                    for depth in range(nb):
-                        bit, x1, x2, x, pos = _decide(
-                            (sym >> (nb - 1 - depth)) & 1, 2048 + node,
-                            _slot(((node | c_tree) << 2) | 3, abits), bucket + node,
-                            (2 + depth) * 4 + (pat & 3), t_small, t_a, t_b, mix_w,
-                            x1, x2, x, pos, end, buf, decode, squash, stretch, rate)
-                        node = (node << 1) | bit
-                    result = node - (1 << nb)
+                        break
+                    stage = 2
+                else:
+                    node = (node << 1) | bit
+                    depth += 1
+                    if depth == nb:
+                        result = node - (1 << nb)
+                        break
             if result == wv:
                 run += 1
             else:
