@@ -229,12 +229,13 @@ def cell_means(rows, n_rows, weights, data):
     return sums, total
 
 
-@njit(parallel=prange_only(), cache=True)
+# Serial (see fastkm.oklab.weighted_distance_sum).
+@njit(cache=True)
 def squared_errors(colors, counts, palette, index):
     """``err[j] = counts[j]·||colors[j] - palette[index[j]]||²`` for every distinct colour; the
     image's total squared error is their sum."""
     err = np.empty(colors.shape[0])
-    for j in prange(colors.shape[0]):
+    for j in range(colors.shape[0]):
         s = 0.0
         for ch in range(colors.shape[1]):
             t = np.float64(colors[j, ch]) - np.float64(palette[index[j], ch])

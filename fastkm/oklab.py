@@ -86,22 +86,23 @@ def _u8_to_oklab(rgb, table, m1, m2):
     return out
 
 
-@njit(parallel=prange_only(), cache=True)
+# Serial, as _oklab_to_float: they convert K centres, not pixels.
+@njit(cache=True)
 def _float_to_oklab(rgb, m1, m2):
     n = rgb.shape[0]
     out = np.empty((n, 3))
-    for c in prange((n + CHUNK - 1) // CHUNK):
+    for c in range((n + CHUNK - 1) // CHUNK):
         for i in range(c * CHUNK, min(n, (c + 1) * CHUNK)):
             _linear_to_lab(srgb_to_linear(rgb[i, 0] / 255.0), srgb_to_linear(rgb[i, 1] / 255.0),
                            srgb_to_linear(rgb[i, 2] / 255.0), m1, m2, out, i)
     return out
 
 
-@njit(parallel=prange_only(), cache=True)
+@njit(cache=True)
 def _oklab_to_float(lab, m1_inv, m2_inv):
     n = lab.shape[0]
     out = np.empty((n, 3))
-    for c in prange((n + CHUNK - 1) // CHUNK):
+    for c in range((n + CHUNK - 1) // CHUNK):
         lms = np.empty(3)
         for i in range(c * CHUNK, min(n, (c + 1) * CHUNK)):
             for j in range(3):
@@ -181,14 +182,16 @@ def from_points(points, n_channels: int) -> np.ndarray:
 
 # ---- error measures: delta E (x100 OKLab distance) and squared error ------------------
 
-@njit(parallel=prange_only(), cache=True)
+# Serial: a photo's distinct colours take well under a millisecond; a parallel loop took
+# ~0.3 s more to compile on a cold start.
+@njit(cache=True)
 def weighted_distance_sum(points, counts, palette_points, index):
     """``Σ_j counts[j]·||points[j] - palette_points[index[j]]||`` over distinct colours, in
     float64 with per-chunk partial sums (the image's total OKLab distance from its histogram)."""
     n, n_dims = points.shape
     n_chunks = (n + CHUNK - 1) // CHUNK
     part = np.zeros(n_chunks)
-    for c in prange(n_chunks):
+    for c in range(n_chunks):
         s = 0.0
         for j in range(c * CHUNK, min(n, (c + 1) * CHUNK)):
             d2 = 0.0
