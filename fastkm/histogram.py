@@ -146,12 +146,13 @@ def unpack_keys(keys, n_channels):
 @njit(parallel=prange_only(), cache=True)
 def map_pixels(pixels, lut, out):
     """``out[p] = lut[key(pixels[p])]`` for every pixel, in parallel."""
-    if pixels.shape[1] == 3:  # the key from the bytes, as in distinct_keys
-        for p in prange(pixels.shape[0]):
+    # One parallel loop (each costs its own compile), the test inside: it never changes.
+    rgb = pixels.shape[1] == 3
+    for p in prange(pixels.shape[0]):
+        if rgb:  # the key from the bytes, as in distinct_keys
             out[p] = lut[(np.int64(pixels[p, 0]) << 16) | (np.int64(pixels[p, 1]) << 8)
                          | np.int64(pixels[p, 2])]
-    else:
-        for p in prange(pixels.shape[0]):
+        else:
             out[p] = lut[_key(pixels, p)]
 
 
