@@ -114,7 +114,15 @@ def _oklab_to_float(lab, m1_inv, m2_inv):
     return out
 
 
-_TABLE = linear_table()
+_TABLE = None
+
+
+def _table() -> np.ndarray:
+    """:func:`linear_table`, made on first use: importing this module runs no kernel."""
+    global _TABLE
+    if _TABLE is None:
+        _TABLE = linear_table()
+    return _TABLE
 
 
 def srgb_to_oklab(rgb) -> np.ndarray:
@@ -124,7 +132,7 @@ def srgb_to_oklab(rgb) -> np.ndarray:
     if rgb.ndim != 2 or rgb.shape[1] != 3:
         raise ValueError(f"sRGB colours must have shape (N, 3), got {rgb.shape}")
     if rgb.dtype == np.uint8:
-        return _u8_to_oklab(np.ascontiguousarray(rgb), _TABLE, M1, M2)
+        return _u8_to_oklab(np.ascontiguousarray(rgb), _table(), M1, M2)
     return _float_to_oklab(np.ascontiguousarray(rgb, dtype=np.float64), M1, M2)
 
 
@@ -250,4 +258,4 @@ def image_errors(pixels, palette, indices):
     """(sum of squared errors, sum of OKLab distances) of the palette image against
     ``pixels`` (N, C) uint8, pixel by pixel (for index planes no histogram describes)."""
     return pixel_errors(np.ascontiguousarray(pixels), palette, to_points(palette),
-                        np.ascontiguousarray(indices).ravel(), _TABLE, M1, M2)
+                        np.ascontiguousarray(indices).ravel(), _table(), M1, M2)
