@@ -65,10 +65,14 @@ def on_compile(started: Callable[[str], None],
                finished: Callable[[str], None] | None = None) -> Callable[[], None]:
     """Call ``started(name)`` when Numba begins compiling a fastkm kernel (a cache miss) and
     ``finished(name)`` when that compilation ends; helpers compiled inside a kernel do not
-    count. Returns a function that removes the hook. Importing this hook imports Numba."""
+    count. Returns a function that removes the hook. Importing this hook imports Numba.
+
+    The hook fires in the process that set it only: a worker forked from it inherits the
+    listener, and reports through a hook of its own if it has one."""
     from numba.core import event
 
     depth = threading.local()
+    owner = os.getpid()
 
     def name_of(ev) -> str | None:
         dispatcher = ev.data.get("dispatcher") if isinstance(ev.data, dict) else None
@@ -78,6 +82,8 @@ def on_compile(started: Callable[[str], None],
 
     class _Listener(event.Listener):
         def on_start(self, ev):
+            if os.getpid() != owner:
+                return
             level = getattr(depth, "n", 0)
             depth.n = level + 1
             name = name_of(ev)
@@ -85,6 +91,8 @@ def on_compile(started: Callable[[str], None],
                 started(name)
 
         def on_end(self, ev):
+            if os.getpid() != owner:
+                return
             depth.n = getattr(depth, "n", 1) - 1
             name = name_of(ev)
             if depth.n == 0 and name is not None and finished is not None:
