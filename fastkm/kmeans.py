@@ -99,8 +99,12 @@ def _weighted_mean_variance(X, w):
     cores Numba's threads need; one Lloyd pass in three then waited ~4 ms for a core
     (fallenleaf.jpg, K = 16: k-means 92 -> 56 ms without).
     """
-    everyone = np.zeros(X.shape[0], dtype=np.int32)
-    sums, weights = kernels.accumulate(X, w, everyone, 1)
+    n = X.shape[0]
+    everyone = np.zeros(n, dtype=np.int32)
+    # first_pass against one centre gives accumulate's sums to the bit (same chunks, same
+    # order) from a kernel the fit compiles anyway: a cold start compiles accumulate no more.
+    sums, weights = kernels.first_pass(X, w, np.zeros((1, X.shape[1])), everyone, np.empty(n),
+                                       np.empty(n, dtype=np.int32), np.empty((n, 2)))
     mean = sums / weights[:, None]
     return float(kernels.inertia(X, w, mean, everyone) / (weights[0] * X.shape[1]))
 
