@@ -30,9 +30,10 @@ def kmeans_plusplus(X, w, n_clusters, rng, n_local_trials=None, *, nearest=None)
     The first centre is a point drawn in proportion to its weight. Each next centre: draw
     ``n_local_trials`` candidates in proportion to ``w·D(x)²`` (D the distance to the nearest
     centre so far) and keep the one that lowers the total potential most. The distance
-    updates and candidate potentials run in parallel kernels that skip blocks of points a
-    centre cannot reach (``fastkm.seeding``): the seeds are those of the unpruned loops, but
-    the speed depends on the row order: points near one another in nearby rows seed fastest.
+    updates and candidate potentials run in kernels (serial below
+    ``seeding.SERIAL_MAX_WORK`` points x centres) that skip blocks of points a centre cannot reach
+    (``fastkm.seeding``): the seeds are those of the unpruned loops, but the speed depends
+    on the row order: points near one another in nearby rows seed fastest.
 
     ``nearest``, an optional (N,) int32 array, receives each point's nearest seed: a guess
     from which Lloyd's first assignment searches (``fastkm.kmeans.lloyd``).
@@ -46,11 +47,16 @@ def kmeans_plusplus(X, w, n_clusters, rng, n_local_trials=None, *, nearest=None)
     closest = np.empty(n, dtype=np.float64)
     if nearest is None:
         nearest = np.empty(n, dtype=np.int32)
-    lo, hi = seeding.block_boxes(X)
+    serial = n * n_clusters < seeding.SERIAL_MAX_WORK
+    block_boxes = seeding.block_boxes_serial if serial else seeding.block_boxes
+    update_closest = seeding.update_closest_serial if serial else seeding.update_closest
+    potentials = (seeding.candidate_potentials_serial if serial
+                  else seeding.candidate_potentials)
+    lo, hi = block_boxes(X)
     block_max = np.empty(len(lo))
     block_pot = np.empty(len(lo))
     blocks = (lo, hi, block_max, block_pot)
-    chunk_pot = seeding.update_closest(X, w, centers[0], 0, closest, nearest, True, *blocks)
+    chunk_pot = update_closest(X, w, centers[0], 0, closest, nearest, True, *blocks)
     for c in range(1, n_clusters):
         pot = chunk_pot.sum()
         if not pot > 0.0:
@@ -61,9 +67,8 @@ def kmeans_plusplus(X, w, n_clusters, rng, n_local_trials=None, *, nearest=None)
         targets = rng.uniform(size=n_local_trials) * pot
         cand_ids = seeding.sample_by_potential(w, closest, chunk_pot, block_pot, targets)
         cands = np.ascontiguousarray(X[cand_ids], dtype=np.float64)
-        pots = seeding.candidate_potentials(X, w, closest, cands, *blocks)
+        pots = potentials(X, w, closest, cands, *blocks)
         best = int(np.argmin(pots))
         centers[c] = cands[best]
-        chunk_pot = seeding.update_closest(X, w, centers[c], c, closest, nearest, False,
-                                            *blocks)
+        chunk_pot = update_closest(X, w, centers[c], c, closest, nearest, False, *blocks)
     return centers

@@ -25,7 +25,7 @@ import numpy as np
 from numba import njit, prange
 
 from .jit import prange_only
-from .kernels import CHUNK, _keyed, _width, _zeros
+from .kernels import CHUNK, _keyed, _width, _zeros, serial_twin
 
 #: Points per block; CHUNK is a multiple of it, so a chunk is whole blocks.
 BLOCK = 64
@@ -145,6 +145,17 @@ def candidate_potentials(X, w, closest, candidates, lo, hi, block_max, block_pot
             total += acc
         out[t] = total
     return out
+
+
+#: Below this many points x centres :func:`fastkm.init.kmeans_plusplus` runs the serial
+#: twins below, where waking the threads costs about what they save. A photo's seeding at
+#: K < 64 (at most ~2**15 coarse cells) is always below it, so a cold start at K < 64
+#: compiles no parallel seeding loop (~1.3 s less); K = 256 on 20-30k cells is above.
+SERIAL_MAX_WORK = 1 << 21
+
+block_boxes_serial = serial_twin(block_boxes, "block_boxes_serial")
+update_closest_serial = serial_twin(update_closest, "update_closest_serial")
+candidate_potentials_serial = serial_twin(candidate_potentials, "candidate_potentials_serial")
 
 
 @njit(cache=True)

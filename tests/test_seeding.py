@@ -2,6 +2,7 @@
 on data spread over many blocks, with real-valued floats so the summation order shows."""
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_kernels import ref_sqdist
@@ -52,12 +53,19 @@ def clustered(draw):
     return X, w, centers
 
 
-@settings(max_examples=60, deadline=None)
-@given(clustered())
-def test_pruned_kmeanspp_kernels_equal_numpy_to_the_last_bit(p):
+PARALLEL = (seeding.block_boxes, seeding.update_closest, seeding.candidate_potentials)
+SERIAL = (seeding.block_boxes_serial, seeding.update_closest_serial,
+          seeding.candidate_potentials_serial)
+
+
+@pytest.mark.parametrize("build", [PARALLEL, SERIAL], ids=["parallel", "serial"])
+@settings(max_examples=40, deadline=None)
+@given(p=clustered())
+def test_pruned_kmeanspp_kernels_equal_numpy_to_the_last_bit(build, p):
+    block_boxes, update_closest, candidate_potentials = build
     X, w, centers = p
     n = len(X)
-    lo, hi = seeding.block_boxes(X)
+    lo, hi = block_boxes(X)
     starts = np.arange(0, n, BLOCK)
     np.testing.assert_array_equal(lo, np.minimum.reduceat(X, starts).astype(np.float64))
     np.testing.assert_array_equal(hi, np.maximum.reduceat(X, starts).astype(np.float64))
@@ -65,8 +73,8 @@ def test_pruned_kmeanspp_kernels_equal_numpy_to_the_last_bit(p):
     closest, nearest = np.empty(n), np.empty(n, np.int32)
     ref = None
     for j, point in enumerate(centers[:6]):
-        part = seeding.update_closest(X, w, point, j, closest, nearest, j == 0, lo, hi,
-                                      block_max, block_pot)
+        part = update_closest(X, w, point, j, closest, nearest, j == 0, lo, hi,
+                              block_max, block_pot)
         d2 = ref_sqdist(X, point[None])[:, 0]
         ref = d2 if ref is None else np.minimum(ref, d2)
         np.testing.assert_array_equal(closest, ref)
@@ -76,15 +84,14 @@ def test_pruned_kmeanspp_kernels_equal_numpy_to_the_last_bit(p):
         np.testing.assert_array_equal(block_pot, ref_block_sums(w * ref, n))
         assert seq_sum(part) == ref_total(block_pot)
     candidates = centers[3:]
-    pots = seeding.candidate_potentials(X, w, closest, candidates, lo, hi, block_max, block_pot)
+    pots = candidate_potentials(X, w, closest, candidates, lo, hi, block_max, block_pot)
     after = np.minimum(ref[:, None], ref_sqdist(X, candidates))
     want = [ref_total(ref_block_sums(w * after[:, t], n)) for t in range(len(candidates))]
     np.testing.assert_array_equal(pots, want)
     # Without pruning (no block can be skipped) the kernels give the very same bits.
     unpruned = np.full(len(lo), np.inf)
     np.testing.assert_array_equal(
-        seeding.candidate_potentials(X, w, closest, candidates, lo, hi, unpruned, block_pot),
-        pots)
+        candidate_potentials(X, w, closest, candidates, lo, hi, unpruned, block_pot), pots)
 
 
 @settings(max_examples=40, deadline=None)
@@ -113,15 +120,26 @@ def test_draws_follow_the_running_sum_of_potential(p, fractions):
     np.testing.assert_array_equal(picks, [np.flatnonzero(running > r)[0] for r in targets])
 
 
-def test_kmeanspp_draws_the_same_seeds_without_pruning(monkeypatch):
+@pytest.mark.parametrize("serial", [False, True], ids=["parallel", "serial"])
+def test_kmeanspp_draws_the_same_seeds_without_pruning(monkeypatch, serial):
     """Seeds depend on the row order (draws walk the rows) but not on what pruning skips:
-    a seeding with every block forced to be scanned draws the same centres."""
+    a seeding with every block forced to be scanned draws the same centres; and the serial
+    kernels (below ``SERIAL_MAX_WORK`` points x centres) draw the parallel ones' seeds."""
     rng = np.random.default_rng(4)
     X = np.concatenate([rng.normal(c, 1.5, (700, 3)) for c in rng.uniform(0, 255, (40, 3))])
     X = X[np.lexsort(X.T[::-1])]
     w = rng.integers(1, 20, len(X)).astype(np.float64)
+    limit = seeding.SERIAL_MAX_WORK
+    assert len(X) * 64 < limit  # by default these points seed serially
+    monkeypatch.setattr(seeding, "SERIAL_MAX_WORK", limit if serial else 0)
     pruned = kmeans_plusplus(X, w, 64, np.random.default_rng(0))
-    update, potentials = seeding.update_closest, seeding.candidate_potentials
+    with monkeypatch.context() as other:
+        other.setattr(seeding, "SERIAL_MAX_WORK", 0 if serial else limit)
+        np.testing.assert_array_equal(kmeans_plusplus(X, w, 64, np.random.default_rng(0)),
+                                      pruned)
+    suffix = "_serial" if serial else ""
+    update = getattr(seeding, "update_closest" + suffix)
+    potentials = getattr(seeding, "candidate_potentials" + suffix)
 
     def update_all(X, w, point, index, closest, nearest, first, lo, hi, block_max, block_pot):
         block_max[:] = np.inf
@@ -132,8 +150,8 @@ def test_kmeanspp_draws_the_same_seeds_without_pruning(monkeypatch):
         return potentials(X, w, closest, candidates, lo, hi, np.full_like(block_max, np.inf),
                           block_pot)
 
-    monkeypatch.setattr(seeding, "update_closest", update_all)
-    monkeypatch.setattr(seeding, "candidate_potentials", potentials_all)
+    monkeypatch.setattr(seeding, "update_closest" + suffix, update_all)
+    monkeypatch.setattr(seeding, "candidate_potentials" + suffix, potentials_all)
     near_unpruned = np.empty(len(X), np.int32)
     unpruned = kmeans_plusplus(X, w, 64, np.random.default_rng(0), nearest=near_unpruned)
     np.testing.assert_array_equal(pruned, unpruned)
