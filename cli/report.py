@@ -5,24 +5,27 @@ from __future__ import annotations
 import contextlib
 import math
 from dataclasses import dataclass
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
 import numpy as np
 from rich import box
 from rich.console import Console, Group
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
 
 from fastkm.metrics import bits_per_pixel, ratio_to_raw24
 
+if TYPE_CHECKING:  # rich.progress is imported where a bar is made: a compress needs none
+    from rich.progress import Progress
+
 
 def console(*, stderr: bool = False) -> Console:
     """A console on the current stdout/stderr; wide when piped, so tables are not cut."""
     probe = Console(stderr=stderr)
-    # markup=False: file names such as "[1].png" are text, not Rich style tags.
+    # markup=False, emoji=False: file names such as "[1].png" or ":x:.png" are text, not
+    # Rich style tags or emoji codes.
     return Console(stderr=stderr, width=None if probe.is_terminal else 200,
-                   highlight=False, markup=False)
+                   highlight=False, markup=False, emoji=False)
 
 
 def format_psnr(value: float) -> str:
@@ -110,19 +113,30 @@ def sweep_table(results: list[Result], size_of: str, title: str | None = None) -
 
 
 @contextlib.contextmanager
-def progress(total: int, what: str, *, enabled: bool) -> Iterator[Progress]:
+def progress(total: int, what: str, *, enabled: bool) -> Iterator[Progress | None]:
     """A progress bar on stderr, erased when done, so the screen keeps only the table and
-    the errors."""
+    the errors; None when it would not be shown (:func:`advance` and :func:`describe`
+    accept that)."""
     global _ACTIVE
     err = console(stderr=True)
     # Off unless stderr is a terminal: Rich would still print a final blank line into logs.
-    shown = enabled and err.is_terminal
+    if not (enabled and err.is_terminal):
+        yield None  # and rich.progress is not even imported (~5 ms of a warm compress)
+        return
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        SpinnerColumn,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
     bar = Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
-                   MofNCompleteColumn(), TimeElapsedColumn(), console=err, transient=True,
-                   disable=not shown)
+                   MofNCompleteColumn(), TimeElapsedColumn(), console=err, transient=True)
     with bar:
         bar.add_task(what, total=total)
-        _ACTIVE = bar if shown else None
+        _ACTIVE = bar
         try:
             yield bar
         finally:
@@ -138,12 +152,14 @@ def active_progress() -> Progress | None:
     return _ACTIVE
 
 
-def advance(bar: Progress) -> None:
-    bar.update(bar.task_ids[0], advance=1)
+def advance(bar: Progress | None) -> None:
+    if bar is not None:
+        bar.update(bar.task_ids[0], advance=1)
 
 
-def describe(bar: Progress, description: str) -> None:
-    bar.update(bar.task_ids[0], description=description)
+def describe(bar: Progress | None, description: str) -> None:
+    if bar is not None:
+        bar.update(bar.task_ids[0], description=description)
 
 
 def swatches(palette: np.ndarray) -> Table:
