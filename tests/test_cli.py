@@ -72,6 +72,17 @@ def test_compress_default_output_is_beside_the_input(tmp_path, small_photo, quan
                                   quantized(small_photo, 4).to_image())
 
 
+@pytest.mark.parametrize("name", ["[1].png", ":x:.png"])
+def test_table_prints_file_names_as_they_are(tmp_path, small_photo, name):
+    """No Rich markup or emoji codes in names: "[1]" and ":x:" are printed, not rendered."""
+    source = tmp_path / name
+    shutil.copy(small_photo, source)
+    target = tmp_path / (Path(name).stem + ".fkm")
+    result = run("compress", source, "-k", 4, "-o", target)
+    assert result.exit_code == 0, result.output
+    assert str(target) in result.stdout
+
+
 def test_compress_several_inputs_into_a_folder(tmp_path, small_photo, quantized):
     other = tmp_path / "other.png"
     shutil.copy(small_photo, other)
