@@ -81,7 +81,8 @@ def delta_e(a: np.ndarray, b: np.ndarray) -> float:
     rows = max(1, _BLOCK_ELEMENTS // 4)
     total = 0.0
     for start in range(0, len(a), rows):
-        d = to_points(a[start:start + rows]) - to_points(b[start:start + rows])
+        d = (to_points(a[start:start + rows], parallel=True)
+             - to_points(b[start:start + rows], parallel=True))
         total += float(np.sqrt((d * d).sum(axis=1)).sum())
     return 100.0 * total / len(a)
 

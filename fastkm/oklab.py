@@ -22,6 +22,7 @@ import numpy as np
 from numba import njit, prange
 
 from .jit import prange_only
+from .kernels import serial_twin
 
 #: Colours per chunk of the parallel loops (fixed, so results do not depend on threads).
 CHUNK = 8192
@@ -86,6 +87,9 @@ def _u8_to_oklab(rgb, table, m1, m2):
     return out
 
 
+_u8_to_oklab_serial = serial_twin(_u8_to_oklab, "_u8_to_oklab_serial")
+
+
 # Serial, as _oklab_to_float: they convert K centres, not pixels.
 @njit(cache=True)
 def _float_to_oklab(rgb, m1, m2):
@@ -125,14 +129,17 @@ def _table() -> np.ndarray:
     return _TABLE
 
 
-def srgb_to_oklab(rgb) -> np.ndarray:
+def srgb_to_oklab(rgb, *, parallel: bool = False) -> np.ndarray:
     """(N, 3) sRGB values 0..255 (uint8, or float for non-integer colours such as k-means
-    centres) -> (N, 3) float64 OKLab (L, a, b)."""
+    centres) -> (N, 3) float64 OKLab (L, a, b). ``parallel``: uint8 colours on every core,
+    for pixels; a photo's distinct colours (~0.1 ms) and palettes take the serial twin, so
+    that quantizing compiles no parallel loop for them."""
     rgb = np.asarray(rgb)
     if rgb.ndim != 2 or rgb.shape[1] != 3:
         raise ValueError(f"sRGB colours must have shape (N, 3), got {rgb.shape}")
     if rgb.dtype == np.uint8:
-        return _u8_to_oklab(np.ascontiguousarray(rgb), _table(), M1, M2)
+        convert = _u8_to_oklab if parallel else _u8_to_oklab_serial
+        return convert(np.ascontiguousarray(rgb), _table(), M1, M2)
     return _float_to_oklab(np.ascontiguousarray(rgb, dtype=np.float64), M1, M2)
 
 
@@ -152,8 +159,9 @@ def oklab_to_srgb8(lab) -> np.ndarray:
 
 # ---- the coordinates a quantizer clusters in, for every channel layout ----------------
 
-def to_points(colors) -> np.ndarray:
-    """(N, C) colours (uint8 or float 0..255), C in (1, 3, 4) -> (N, D) float64 OKLab points.
+def to_points(colors, *, parallel: bool = False) -> np.ndarray:
+    """(N, C) colours (uint8 or float 0..255), C in (1, 3, 4) -> (N, D) float64 OKLab points
+    (``parallel``: see :func:`srgb_to_oklab`).
 
     RGB: (L, a, b). Grey (C = 1): L alone, since every grey has a = b = 0 (to 1e-8); the
     distance between greys is then the same as in full OKLab. RGBA: (L, a, b, alpha / 255):
@@ -164,12 +172,13 @@ def to_points(colors) -> np.ndarray:
     n_channels = colors.shape[1]
     if n_channels == 1:
         grey = np.repeat(colors, 3, axis=1)
-        return np.ascontiguousarray(srgb_to_oklab(grey)[:, :1])
+        return np.ascontiguousarray(srgb_to_oklab(grey, parallel=parallel)[:, :1])
     if n_channels == 3:
-        return srgb_to_oklab(colors)
+        return srgb_to_oklab(colors, parallel=parallel)
     if n_channels == 4:
         alpha = colors[:, 3:4].astype(np.float64) / 255.0
-        return np.ascontiguousarray(np.hstack([srgb_to_oklab(colors[:, :3]), alpha]))
+        return np.ascontiguousarray(np.hstack([srgb_to_oklab(colors[:, :3], parallel=parallel),
+                                               alpha]))
     raise ValueError(f"colours must have 1, 3 or 4 channels, got {n_channels}")
 
 
