@@ -316,13 +316,14 @@ def _distance_row(centers, a, out, key):
 
 
 @_keyed
-@njit(parallel=prange_only(), cache=True)
+@njit(cache=True)
 def center_distances(centers, key):
     """(K, K) Euclidean distances between centres (see :func:`_distance_row`); symmetric to
-    the last bit, as ``(x - y)²`` and ``(y - x)²`` round alike."""
+    the last bit, as ``(x - y)²`` and ``(y - x)²`` round alike. Serial: once per Lloyd run,
+    ~0.1 ms at K = 256, and no parallel loop to compile."""
     n_clusters = centers.shape[0]
     out = np.empty((n_clusters, n_clusters))
-    for a in prange(n_clusters):
+    for a in range(n_clusters):
         _distance_row(centers, a, out, key)
     return out
 
