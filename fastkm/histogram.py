@@ -131,16 +131,10 @@ def distinct_keys(pixels):
     return keys, counts
 
 
-@njit(cache=True)
 def unpack_keys(keys, n_channels):
-    """(M,) keys back to (M, C) uint8 colours."""
-    out = np.empty((keys.shape[0], n_channels), dtype=np.uint8)
-    for j in range(keys.shape[0]):
-        key = keys[j]
-        for ch in range(n_channels - 1, -1, -1):
-            out[j, ch] = key & 0xFF
-            key >>= 8
-    return out
+    """(M,) keys back to (M, C) uint8 colours (NumPy: once per image, no kernel to load)."""
+    shifts = 8 * np.arange(n_channels - 1, -1, -1)
+    return ((keys[:, None] >> shifts) & 0xFF).astype(np.uint8)
 
 
 @njit(parallel=prange_only(), cache=True)

@@ -141,7 +141,7 @@ def encode(img, *, strip_height: int | None = None, reorder: bool = True,
 
 def _encode_plane(plane: np.ndarray, sh: int, k: int) -> list[bytes]:
     w = plane.shape[1]
-    nb = coder.table_bits(k, sh * w)[0]
+    nb = coder.table_bits.py_func(k, sh * w)[0]  # in Python: no kernel to load for it
     # Room for about 2 bytes per pixel first (8-bit indices never need more than ~1.1);
     # retry once with the hard bound of 12 bits per decision if a strip overflows.
     for cap in (2 * sh * w + 64, 2 * sh * w * (2 + nb) + 64):
