@@ -52,15 +52,16 @@ def _keyed(kernel):
     return call
 
 
-def serial_twin(kernel, name: str):
+def serial_twin(kernel):
     """``kernel`` (a parallel kernel, or its :func:`_keyed` wrapper) compiled again without
-    threads (its ``prange`` loops run as plain loops), as ``name``: Numba caches it apart.
-    For data so small that waking the threads costs more than the loop: a serial kernel
-    also compiles in about half the time (no outlined parallel region)."""
+    threads (its ``prange`` loops run as plain loops), named ``<name>_serial``: Numba caches
+    it apart. For data so small that waking the threads costs more than the loop: a serial
+    kernel also compiles in about half the time (no outlined parallel region)."""
     import types
 
     inner = getattr(kernel, "kernel", kernel)
     f = inner.py_func
+    name = f"{f.__name__}_serial"
     twin = types.FunctionType(f.__code__, f.__globals__, name, f.__defaults__, f.__closure__)
     twin.__qualname__ = name
     twin.__module__ = f.__module__
@@ -362,13 +363,8 @@ def _resorted_distances(centers, order, key):
     return sdist
 
 
-@njit(cache=True)
-def _resorted_distances_serial(centers, order, key):
-    # Below RESORT_PARALLEL_MIN the rows take less time than waking the threads.
-    sdist = np.empty((centers.shape[0], centers.shape[0]))
-    for a in range(centers.shape[0]):
-        _resort_row(centers, order, sdist, a, key)
-    return sdist
+# Below RESORT_PARALLEL_MIN the rows take less time than waking the threads.
+_resorted_distances_serial = serial_twin(_resorted_distances)
 
 
 #: Centres from which re-sorting the scan orders runs on every core.
@@ -530,6 +526,15 @@ def first_pass(X, w, centers, labels, upper, seconds, lower, key):
             _record_first(X, w, i, c, best, b1, second, b2, b3, labels, upper, seconds, lower,
                           part_s, part_w, key)
     return _reduce(part_s, part_w, n_clusters, n_dims)
+
+
+def nearest_with_sums(X, w, centers, labels):
+    """:func:`first_pass` without its bounds: ``labels`` set to each point's nearest centre
+    (ties to the lowest index), returns ``(sums, weights)``. For a nearest-centre search or
+    a weighted sum where the fit has compiled first_pass already (no other kernel needed)."""
+    n = X.shape[0]
+    return first_pass(X, w, centers, labels, np.empty(n), np.empty(n, dtype=np.int32),
+                      np.empty((n, 2)))
 
 
 @_keyed

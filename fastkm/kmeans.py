@@ -99,12 +99,10 @@ def _weighted_mean_variance(X, w):
     cores Numba's threads need; one Lloyd pass in three then waited ~4 ms for a core
     (fallenleaf.jpg, K = 16: k-means 92 -> 56 ms without).
     """
-    n = X.shape[0]
-    everyone = np.zeros(n, dtype=np.int32)
+    everyone = np.zeros(X.shape[0], dtype=np.int32)
     # first_pass against one centre gives accumulate's sums to the bit (same chunks, same
     # order) from a kernel the fit compiles anyway: a cold start compiles accumulate no more.
-    sums, weights = kernels.first_pass(X, w, np.zeros((1, X.shape[1])), everyone, np.empty(n),
-                                       np.empty(n, dtype=np.int32), np.empty((n, 2)))
+    sums, weights = kernels.nearest_with_sums(X, w, np.zeros((1, X.shape[1])), everyone)
     mean = sums / weights[:, None]
     return float(kernels.inertia(X, w, mean, everyone) / (weights[0] * X.shape[1]))
 

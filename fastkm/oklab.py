@@ -87,34 +87,30 @@ def _u8_to_oklab(rgb, table, m1, m2):
     return out
 
 
-_u8_to_oklab_serial = serial_twin(_u8_to_oklab, "_u8_to_oklab_serial")
+_u8_to_oklab_serial = serial_twin(_u8_to_oklab)
 
 
 # Serial, as _oklab_to_float: they convert K centres, not pixels.
 @njit(cache=True)
 def _float_to_oklab(rgb, m1, m2):
-    n = rgb.shape[0]
-    out = np.empty((n, 3))
-    for c in range((n + CHUNK - 1) // CHUNK):
-        for i in range(c * CHUNK, min(n, (c + 1) * CHUNK)):
-            _linear_to_lab(srgb_to_linear(rgb[i, 0] / 255.0), srgb_to_linear(rgb[i, 1] / 255.0),
-                           srgb_to_linear(rgb[i, 2] / 255.0), m1, m2, out, i)
+    out = np.empty((rgb.shape[0], 3))
+    for i in range(rgb.shape[0]):
+        _linear_to_lab(srgb_to_linear(rgb[i, 0] / 255.0), srgb_to_linear(rgb[i, 1] / 255.0),
+                       srgb_to_linear(rgb[i, 2] / 255.0), m1, m2, out, i)
     return out
 
 
 @njit(cache=True)
 def _oklab_to_float(lab, m1_inv, m2_inv):
-    n = lab.shape[0]
-    out = np.empty((n, 3))
-    for c in range((n + CHUNK - 1) // CHUNK):
-        lms = np.empty(3)
-        for i in range(c * CHUNK, min(n, (c + 1) * CHUNK)):
-            for j in range(3):
-                t = m2_inv[j, 0] * lab[i, 0] + m2_inv[j, 1] * lab[i, 1] + m2_inv[j, 2] * lab[i, 2]
-                lms[j] = t * t * t
-            for j in range(3):
-                lin = m1_inv[j, 0] * lms[0] + m1_inv[j, 1] * lms[1] + m1_inv[j, 2] * lms[2]
-                out[i, j] = 255.0 * linear_to_srgb(lin)
+    out = np.empty((lab.shape[0], 3))
+    lms = np.empty(3)
+    for i in range(lab.shape[0]):
+        for j in range(3):
+            t = m2_inv[j, 0] * lab[i, 0] + m2_inv[j, 1] * lab[i, 1] + m2_inv[j, 2] * lab[i, 2]
+            lms[j] = t * t * t
+        for j in range(3):
+            lin = m1_inv[j, 0] * lms[0] + m1_inv[j, 1] * lms[1] + m1_inv[j, 2] * lms[2]
+            out[i, j] = 255.0 * linear_to_srgb(lin)
     return out
 
 

@@ -220,9 +220,7 @@ def _nearest_entries(points, targets, guess):
     if len(targets) < _GUIDED_MIN_CLUSTERS:
         # Lloyd's first pass, already compiled by the fit, not ``assign``: the same labels,
         # and a cold start compiles one parallel kernel less (~1.1 s).
-        n = len(points)
-        kernels.first_pass(points, np.zeros(n), targets, labels, np.empty(n),
-                           np.empty(n, dtype=np.int32), np.empty((n, 2)))
+        kernels.nearest_with_sums(points, np.zeros(len(points)), targets, labels)
         return labels
     sdist, order, _ = kernels.center_geometry(targets)
     kernels.assign_near(points, targets, guess, sdist, order, _bound_margin(points), labels,

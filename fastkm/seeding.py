@@ -153,9 +153,9 @@ def candidate_potentials(X, w, closest, candidates, lo, hi, block_max, block_pot
 #: compiles no parallel seeding loop (~1.3 s less); K = 256 on 20-30k cells is above.
 SERIAL_MAX_WORK = 1 << 21
 
-block_boxes_serial = serial_twin(block_boxes, "block_boxes_serial")
-update_closest_serial = serial_twin(update_closest, "update_closest_serial")
-candidate_potentials_serial = serial_twin(candidate_potentials, "candidate_potentials_serial")
+block_boxes_serial = serial_twin(block_boxes)
+update_closest_serial = serial_twin(update_closest)
+candidate_potentials_serial = serial_twin(candidate_potentials)
 
 
 @njit(cache=True)
