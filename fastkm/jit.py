@@ -8,7 +8,9 @@ a program (the CLI) say so while that happens.
 
 from __future__ import annotations
 
+import importlib
 import os
+import sys
 import tempfile
 import threading
 from typing import Callable
@@ -112,8 +114,15 @@ def lean_cache_loads() -> bool:
     function's cache load, and every compilation, still refreshes first (typing a cfunc,
     for one, relies on what the refresh registers). Applies to the whole process and
     returns True; False, with nothing changed, on a Numba without the methods it relies
-    on."""
+    on.
+
+    Such a load also rebuilds the environment of each Numba helper inlined in the kernel
+    (``np.empty``'s, ``np.sqrt``'s), importing the helper's module for its globals: ~35 ms
+    for numba.np.arrayobj and company. Only object-mode code reads those globals, and
+    fastkm has none, so a module not yet imported gets a placeholder dict, filled with the
+    module's own globals the next time Numba refreshes (before any compilation)."""
     try:
+        from numba.core import base, environment
         from numba.core.caching import Cache
         from numba.core.runtime import rtsys
     except ImportError:
@@ -122,19 +131,54 @@ def lean_cache_loads() -> bool:
     if getattr(original, "lean", False):
         return True
     if not (hasattr(Cache, "_load_overload")
-            and hasattr(Cache, "_guard_against_spurious_io_errors")):
+            and hasattr(Cache, "_guard_against_spurious_io_errors")
+            and hasattr(environment, "_rebuild_env")
+            and hasattr(base.BaseContext, "refresh")):
         return False
+    loading = threading.local()
+    placeholders: list[tuple[str, dict]] = []
+    rebuild_env = environment._rebuild_env
+    refresh = base.BaseContext.refresh
+
+    def lean_rebuild_env(modname, consts, env_name):
+        if (not getattr(loading, "active", False) or modname in sys.modules
+                or not str(modname).startswith("numba.")
+                or environment.lookup_environment(env_name) is not None):
+            return rebuild_env(modname, consts, env_name)
+        globals_ = {"__name__": modname}
+        placeholders.append((modname, globals_))
+        env = environment.Environment(globals_)
+        env.consts[:] = consts
+        env.env_name = env_name
+        environment.Environment._memo[env_name] = env
+        return env
+
+    def filling_refresh(self):
+        refresh(self)
+        while placeholders:
+            modname, globals_ = placeholders.pop()
+            globals_.update(importlib.import_module(modname).__dict__)
 
     def load_overload(self, sig, target_context):
         if _fastkm_module(getattr(self, "_py_func", None)) is None:
             return original(self, sig, target_context)
         rtsys.initialize(target_context)
+        loading.active = True
         try:
             with self._guard_against_spurious_io_errors():
                 return self._load_overload(sig, target_context)
         except Exception:  # noqa: BLE001 -- Numba's own path, refresh included, decides
+            loading.active = False
             return original(self, sig, target_context)
+        finally:
+            loading.active = False
 
     load_overload.lean = True
+    # Environments pickle as a call to numba.core.environment._rebuild_env, by name: keep
+    # that name, so that what this process caches loads anywhere.
+    lean_rebuild_env.__module__ = rebuild_env.__module__
+    lean_rebuild_env.__qualname__ = rebuild_env.__qualname__
+    environment._rebuild_env = lean_rebuild_env
+    base.BaseContext.refresh = filling_refresh
     Cache.load_overload = load_overload
     return True

@@ -400,9 +400,18 @@ labels = rng.integers(0, 4, 5000).astype(np.int32)
 ref = float((w * ((X - C[labels]) ** 2).sum(axis=1)).sum())
 assert abs(inertia(X, w, C, labels) - ref) <= 1e-9 * ref  # a parallel kernel
 print("refreshed" if REFRESH_ONLY in sys.modules else "lean")
+from numba.core.environment import Environment
+def helper_envs():  # environments of Numba's helpers inlined in the kernels
+    return [e for e in list(Environment._memo.values())
+            if e.globals.get("__name__", "").startswith("numba.np.")]
+envs = helper_envs()
+assert envs
+print("placeholders" if all(len(e.globals) == 1 for e in envs) else "modules")
 import usermod  # someone else's cached kernel: Numba's own load, refresh and all
 assert usermod.twice(6.0) == 12.0
 print(REFRESH_ONLY in sys.modules)
+assert all(set(e.globals) >= set(vars(sys.modules[e.globals["__name__"]]))
+           for e in envs), "a placeholder was not filled"
 """
 
 _USER_MODULE = """
@@ -420,9 +429,10 @@ def test_lean_cache_loads_skip_the_refresh_only_for_cached_fastkm_kernels(tmp_pa
     env["PYTHONPATH"] = os.pathsep.join([str(tmp_path), env.get("PYTHONPATH", "")])
     cold = _run([sys.executable, "-c", _LEAN_SCRIPT], env)
     assert cold.returncode == 0, cold.stderr
-    assert cold.stdout.split() == ["refreshed", "True"]  # compiled: the full refresh
+    assert cold.stdout.split() == ["refreshed", "modules", "True"]  # compiled: refreshed
     warm = _run([sys.executable, "-c", _LEAN_SCRIPT], env)
     assert warm.returncode == 0, warm.stderr
-    # fastkm's kernels load from the cache without Numba's lowering modules; another
-    # module's cached kernel still gets them.
-    assert warm.stdout.split() == ["lean", "True"]
+    # fastkm's kernels load from the cache without Numba's lowering modules (their helpers'
+    # environments hold placeholders); another module's cached kernel still gets them, and
+    # the placeholders their modules' globals.
+    assert warm.stdout.split() == ["lean", "placeholders", "True"]
