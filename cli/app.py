@@ -655,6 +655,7 @@ def warmup(
 
 
 def main() -> None:
+    """The ``fastkm`` console script: once per process (it freezes the garbage collector)."""
     import gc
     import sys
     import warnings
@@ -670,7 +671,7 @@ def main() -> None:
     try:
         app(prog_name="fastkm")
     finally:
-        # The command is over (outputs renamed into place, pools and clusters closed):
-        # spare the interpreter's exit its garbage collection of Numba's and LLVM's object
-        # graphs, ~60 ms of a warm run; the OS frees that memory. atexit handlers still run.
+        # The command is over: spare the interpreter's exit its garbage collection of
+        # Numba's and LLVM's object graphs, ~60 ms of a warm run. Finalizers of objects in
+        # cycles no longer run, so outputs, pools and clusters are closed explicitly.
         gc.freeze()

@@ -119,8 +119,8 @@ def lean_cache_loads() -> bool:
     Such a load also rebuilds the environment of each Numba helper inlined in the kernel
     (``np.empty``'s, ``np.sqrt``'s), importing the helper's module for its globals: ~35 ms
     for numba.np.arrayobj and company. Only object-mode code reads those globals, and
-    fastkm has none, so a module not yet imported gets a placeholder dict, filled with the
-    module's own globals the next time Numba refreshes (before any compilation)."""
+    fastkm has none, so a module not yet imported gets a placeholder dict, filled with a
+    copy of the module's globals the next time Numba refreshes (before any compilation)."""
     try:
         from numba.core import base, environment
         from numba.core.caching import Cache
@@ -140,7 +140,10 @@ def lean_cache_loads() -> bool:
     rebuild_env = environment._rebuild_env
     refresh = base.BaseContext.refresh
 
-    def lean_rebuild_env(modname, consts, env_name):
+    def lean_rebuild_env(*args, **kwargs):
+        if kwargs or len(args) != 3:  # another Numba's arguments: its own function decides
+            return rebuild_env(*args, **kwargs)
+        modname, consts, env_name = args
         if (not getattr(loading, "active", False) or modname in sys.modules
                 or not str(modname).startswith("numba.")
                 or environment.lookup_environment(env_name) is not None):
@@ -155,23 +158,26 @@ def lean_cache_loads() -> bool:
 
     def filling_refresh(self):
         refresh(self)
-        while placeholders:
-            modname, globals_ = placeholders.pop()
+        while True:
+            try:
+                modname, globals_ = placeholders.pop()
+            except IndexError:
+                break
             globals_.update(importlib.import_module(modname).__dict__)
 
     def load_overload(self, sig, target_context):
         if _fastkm_module(getattr(self, "_py_func", None)) is None:
             return original(self, sig, target_context)
         rtsys.initialize(target_context)
-        loading.active = True
+        previous, loading.active = getattr(loading, "active", False), True
         try:
             with self._guard_against_spurious_io_errors():
                 return self._load_overload(sig, target_context)
         except Exception:  # noqa: BLE001 -- Numba's own path, refresh included, decides
-            loading.active = False
+            loading.active = previous  # before, not after, Numba's own load
             return original(self, sig, target_context)
         finally:
-            loading.active = False
+            loading.active = previous
 
     load_overload.lean = True
     # Environments pickle as a call to numba.core.environment._rebuild_env, by name: keep

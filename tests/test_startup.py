@@ -384,6 +384,7 @@ def test_cli_defaults_are_the_librarys():
 
 
 _LEAN_SCRIPT = """
+import os
 import sys
 import numpy as np
 from fastkm import jit
@@ -407,8 +408,12 @@ def helper_envs():  # environments of Numba's helpers inlined in the kernels
 envs = helper_envs()
 assert envs
 print("placeholders" if all(len(e.globals) == 1 for e in envs) else "modules")
-import usermod  # someone else's cached kernel: Numba's own load, refresh and all
-assert usermod.twice(6.0) == 12.0
+if os.environ.get("FILL_BY") == "compile":
+    from numba import njit
+    assert njit(lambda x: x + 1)(1) == 2  # a compilation: Numba refreshes first
+else:
+    import usermod  # someone else's cached kernel: Numba's own load, refresh and all
+    assert usermod.twice(6.0) == 12.0
 print(REFRESH_ONLY in sys.modules)
 assert all(set(e.globals) >= set(vars(sys.modules[e.globals["__name__"]]))
            for e in envs), "a placeholder was not filled"
@@ -436,3 +441,7 @@ def test_lean_cache_loads_skip_the_refresh_only_for_cached_fastkm_kernels(tmp_pa
     # environments hold placeholders); another module's cached kernel still gets them, and
     # the placeholders their modules' globals.
     assert warm.stdout.split() == ["lean", "placeholders", "True"]
+    env["FILL_BY"] = "compile"
+    compiling = _run([sys.executable, "-c", _LEAN_SCRIPT], env)
+    assert compiling.returncode == 0, compiling.stderr
+    assert compiling.stdout.split() == ["lean", "placeholders", "True"]
