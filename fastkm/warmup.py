@@ -73,7 +73,7 @@ def run_scenario(name: str) -> None:
     q = quantize(_image(kind), int(regime[1:]), seed=0, space=space, dither=dither)
     q.mse, q.delta_e  # noqa: B018 (the CLI's table reads both; delta_e is computed lazily)
     if regime != f"k{K_REGIMES[0]}":
-        # Above K = 64 a photo seeds on up to ~30k coarse cells, past the seeding's serial
+        # From K = 64 a photo's seeding (K x up to ~30k coarse cells) can reach the serial
         # limit: its parallel kernels, which this tiny image does not reach, compiled too.
         from . import init, seeding
 
